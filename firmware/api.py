@@ -1,0 +1,193 @@
+"""The control API: the phone's own remote-control interface (HTTP + JSON, version 1).
+
+Like the Action URI / remote key commands of commercial desk phones: read the state, the
+screen and the LEDs, press keys, lift the handset, click to dial. The simulator's front panel,
+the office launcher and the end-to-end tests drive phones through it. Reference: docs/api.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import resource
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from board.keys import DIGITS, is_key
+from firmware.phone import Phone
+from firmware.terminal import Terminal
+
+log = logging.getLogger("luren.api")
+MAX_WAIT_S = 30.0
+EngineStats = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def _rss_kb() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+class ControlApi:
+    """Routes of /api/v1 over one `Phone`; every handler runs on the controller's loop."""
+
+    def __init__(self, phone: Phone, engine_stats: EngineStats, token: str = "",
+                 clock_control: bool = False) -> None:
+        self.phone = phone
+        self._engine_stats = engine_stats
+        self._token = token
+        self._clock_control = clock_control
+        self.app = web.Application(middlewares=[self._errors, self._auth],
+                                   client_max_size=64 * 1024)
+        self.app.add_routes([
+            web.get("/api/v1/status", self.status),
+            web.get("/api/v1/screen", self.screen),
+            web.get("/api/v1/leds", self.leds),
+            web.post("/api/v1/keys", self.keys),
+            web.post("/api/v1/hook", self.hook),
+            web.post("/api/v1/dial", self.dial),
+            web.post("/api/v1/clock/advance", self.advance_clock),
+        ])
+
+    # -- middleware --------------------------------------------------------------------
+    @web.middleware
+    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return web.json_response({"error": exc.message}, status=exc.status)
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if self._token:
+            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            if not hmac.compare_digest(given.encode(), self._token.encode()):
+                raise ApiError(401, "a valid token is required: Authorization: Bearer <token>")
+        return await handler(request)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _terminal(self, request: web.Request) -> Terminal:
+        raw = request.query.get("terminal", "0")
+        if not raw.isdigit() or int(raw) >= len(self.phone.terminals):
+            raise ApiError(404, f"no terminal {raw!r}; this phone has "
+                                f"{len(self.phone.terminals)}")
+        return self.phone.terminals[int(raw)]
+
+    @staticmethod
+    async def _body(request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise ApiError(400, "the body must be a JSON object")
+        return body
+
+    def _screen_json(self, terminal: Terminal) -> dict[str, Any]:
+        display = terminal.board.display
+        return {"rows": display.rows, "width": display.width, "height": display.height,
+                "version": display.version}
+
+    # -- handlers -----------------------------------------------------------------------
+    async def status(self, request: web.Request) -> web.Response:
+        body = self.phone.status()
+        body["engine"] = await self._engine_stats()
+        body["process"] = {"rss_kb": _rss_kb()}
+        return web.json_response(body)
+
+    async def screen(self, request: web.Request) -> web.Response:
+        """`?after=V&timeout=S` waits (long poll) until the screen's version passes V."""
+        terminal = self._terminal(request)
+        after = request.query.get("after")
+        if after is not None:
+            try:
+                after_v, timeout = int(after), float(request.query.get("timeout", "10"))
+            except ValueError:
+                raise ApiError(400, "after must be an integer and timeout a number") from None
+            await self._wait_version(terminal, after_v, min(max(timeout, 0.0), MAX_WAIT_S))
+        return web.json_response(self._screen_json(terminal))
+
+    async def _wait_version(self, terminal: Terminal, after: int, timeout: float) -> None:
+        display = terminal.board.display
+        if display.version > after:
+            return
+        changed = asyncio.get_running_loop().create_future()
+
+        def listener(version: int) -> None:
+            if version > after and not changed.done():
+                changed.set_result(version)
+        display.listeners.append(listener)
+        try:
+            await asyncio.wait_for(changed, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            display.listeners.remove(listener)
+
+    async def leds(self, request: web.Request) -> web.Response:
+        terminal = self._terminal(request)
+        return web.json_response({"leds": {
+            name: {"pattern": led.state.pattern.value, "colour": led.state.colour}
+            for name, led in terminal.board.leds.items()}})
+
+    async def keys(self, request: web.Request) -> web.Response:
+        terminal = self._terminal(request)
+        body = await self._body(request)
+        if isinstance(body.get("keys"), str) and "key" not in body:
+            bad = [c for c in body["keys"] if c not in DIGITS]
+            if bad or not body["keys"]:
+                raise ApiError(400, "keys takes digits, * and # only (use key for named keys)"
+                               + (f"; not a key: {bad[0]!r}" if bad else ""))
+            names = list(body["keys"])
+        elif isinstance(body.get("key"), str) and "keys" not in body:
+            if not is_key(body["key"]):
+                raise ApiError(400, f"unknown key {body['key']!r}; see docs/api.md")
+            names = [body["key"]]
+        else:
+            raise ApiError(400, 'give either "keys" (a string of digits) or "key" (a name)')
+        for name in names:
+            terminal.key(name)
+        return web.json_response({"ok": True, "screen": self._screen_json(terminal)})
+
+    async def hook(self, request: web.Request) -> web.Response:
+        terminal = self._terminal(request)
+        body = await self._body(request)
+        if not isinstance(body.get("offhook"), bool):
+            raise ApiError(400, 'give {"offhook": true} or {"offhook": false}')
+        terminal.hook(body["offhook"])
+        return web.json_response({"ok": True, "screen": self._screen_json(terminal)})
+
+    async def dial(self, request: web.Request) -> web.Response:
+        terminal = self._terminal(request)
+        body = await self._body(request)
+        number = body.get("number")
+        if not isinstance(number, str) or not number or any(c not in DIGITS for c in number):
+            raise ApiError(400, "number must be a non-empty string of digits, * and #")
+        if not terminal.dial(number):
+            raise ApiError(409, "the terminal is busy with another call")
+        return web.json_response({"ok": True, "screen": self._screen_json(terminal)})
+
+    async def advance_clock(self, request: web.Request) -> web.Response:
+        if not self._clock_control:
+            raise ApiError(404, "clock control is off (start the phone with --test-clock)")
+        body = await self._body(request)
+        seconds = body.get("seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ApiError(400, "seconds must be a number >= 0")
+        ran = self.phone.clock.advance(float(seconds))
+        return web.json_response({"ok": True, "timers_run": ran})

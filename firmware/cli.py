@@ -1,0 +1,117 @@
+"""`luren`: run a phone, run the simulated office, or check a config file."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import logging
+import sys
+from pathlib import Path
+
+from firmware.config import ConfigError, dump_default_config, load_config
+
+DEFAULT_DATA_DIR = Path("/var/lib/luren")
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="luren", description="Luren: open firmware for SIP desk phones and DECT bases.")
+    parser.add_argument("--log-level", default="info",
+                        choices=["debug", "info", "warning", "error"])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run one phone",
+                         description="Run one phone: registers its lines, serves the control "
+                                     "API, and runs until SIGINT/SIGTERM.")
+    run.add_argument("--board", default="sim", choices=["sim"],
+                     help="board profile (only the simulated board so far)")
+    run.add_argument("--config", type=Path, required=True, help="the phone's TOML config")
+    run.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                     help=f"where the phone keeps its state (default {DEFAULT_DATA_DIR})")
+    run.add_argument("--api", type=_host_port, default=None, metavar="HOST:PORT",
+                     help="control API address (default: api.listen from the config; "
+                          "port 0 picks a free one)")
+    run.add_argument("--test-clock", action="store_true",
+                     help="allow POST /api/v1/clock/advance (tests and benchmarks only)")
+
+    office = sub.add_parser("office", help="run the simulated office",
+                            description="A local Kamailio PBX on loopback and two simulated "
+                                        "desk phones, 1001 and 1002, with a terminal front "
+                                        "panel for 1001. Ctrl-C stops everything.")
+    office.add_argument("--data-dir", type=Path, default=None,
+                        help="where the office keeps its files (default: a temporary folder)")
+    office.add_argument("--answer-after-rings", type=int, default=2, metavar="N",
+                        help="1002 answers after N rings; 0 = never (default 2)")
+    office.add_argument("--no-panel", action="store_true",
+                        help="no front panel: run until Ctrl-C (for scripts)")
+
+    config = sub.add_parser("config", help="check a config file or print the default one")
+    config_sub = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    check = config_sub.add_parser("check", help="validate a config file")
+    check.add_argument("file", type=Path)
+    config_sub.add_parser("default", help="print a commented default config")
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from firmware.runtime import RunOptions, run_phone  # pjsua2 loads only when running
+
+    config = load_config(args.config)
+    host, port = args.api or _host_port(config.api.listen)
+    if not _is_loopback(host) and not config.api.token:
+        print(f"luren: the control API on {host} needs api.token in the config "
+              "(refusing to serve an open API beyond loopback)", file=sys.stderr)
+        return 2
+    options = RunOptions(config=config, data_dir=args.data_dir, api_host=host, api_port=port,
+                         board=args.board, test_clock=args.test_clock)
+    return asyncio.run(run_phone(options))
+
+
+def _cmd_office(args: argparse.Namespace) -> int:
+    from tools.office import run_office
+
+    return run_office(args.data_dir, args.answer_after_rings, panel=not args.no_panel)
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    if args.config_command == "default":
+        sys.stdout.write(dump_default_config())
+        return 0
+    load_config(args.file)
+    print(f"{args.file}: OK")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers = {"run": _cmd_run, "office": _cmd_office, "config": _cmd_config}
+    try:
+        return handlers[args.command](args)
+    except ConfigError as exc:
+        print(f"luren: invalid configuration, nothing was changed:\n{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

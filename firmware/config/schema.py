@@ -1,0 +1,338 @@
+"""The phone's configuration schema: one frozen dataclass per TOML table.
+
+Every field documents itself through ``field(metadata=doc(...))``; the loader, the generated default
+config and ``docs/config.md`` are all derived from these classes, so a key is added or changed
+here and nowhere else. Metadata keys:
+
+- ``doc`` (str): what the key does, for people.
+- ``choices`` (tuple[str, ...]): the allowed values (for a list: of each element).
+- ``min`` / ``max`` (int | float): the allowed numeric range, both ends included.
+- ``min_items`` / ``max_items`` (int): the allowed length of a list.
+- ``secret`` (bool): never shown in ``repr()`` and redacted by ``config_to_dict()``.
+
+Syntax rules that need code (time zone, dial plan, addresses) are validators registered per field
+in ``firmware.config.load``. The address helpers they share with the properties below live here.
+The classes hold values only; constructing one directly does not validate it, use
+``parse_config()`` for that.
+"""
+
+import dataclasses
+import ipaddress
+import re
+from dataclasses import MISSING, Field, dataclass, field
+from typing import Any, Final
+
+SIP_DEFAULT_PORT: Final = 5060
+"""The port a SIP address without one means (RFC 3261, for UDP and TCP)."""
+
+_HOSTNAME_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def doc(
+    text: str,
+    *,
+    choices: tuple[str, ...] = (),
+    min: float | None = None,
+    max: float | None = None,
+    min_items: int | None = None,
+    max_items: int | None = None,
+    secret: bool = False,
+) -> dict[str, Any]:
+    """Field metadata: the documentation ``text`` and the constraints that are given."""
+    limits = {"min": min, "max": max, "min_items": min_items, "max_items": max_items}
+    meta: dict[str, Any] = {"doc": text} | {k: v for k, v in limits.items() if v is not None}
+    return meta | ({"choices": choices} if choices else {}) | ({"secret": True} if secret else {})
+
+
+def is_required(f: Field[Any]) -> bool:
+    """Whether the key has no default and must be given."""
+    return f.default is MISSING and f.default_factory is MISSING
+
+
+def default_of(f: Field[Any]) -> Any:
+    """The field's default value (a fresh copy for lists and tables)."""
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return f.default
+
+
+# --- addresses ------------------------------------------------------------------------------
+
+
+def host_error(host: str) -> str | None:
+    """Why ``host`` is not an IP literal or DNS host name, or None when it is one."""
+    if not host:
+        return "the host is empty"
+    if ":" in host:
+        return None if _is_ip(host, 6) else f'"{host}" is neither an IPv6 address nor a host name'
+    if re.fullmatch(r"[0-9.]+", host):
+        return None if _is_ip(host, 4) else f'"{host}" is not a valid IPv4 address'
+    labels = host.split(".")
+    if len(host) > 253 or not all(_HOSTNAME_LABEL.fullmatch(label) for label in labels):
+        return f'"{host}" is not a valid host name (letters, digits, "-" and ".")'
+    return None
+
+
+def _is_ip(text: str, version: int) -> bool:
+    """Whether ``text`` is an IP address literal of the given version."""
+    try:
+        return ipaddress.ip_address(text).version == version
+    except ValueError:
+        return False
+
+
+def split_host_port(text: str) -> tuple[str, int | None]:
+    """Split ``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` into (host, port or None).
+
+    The host comes back without IPv6 brackets. Raises ValueError saying what is wrong.
+    """
+    if text.startswith("["):
+        end = text.find("]")
+        if end < 0:
+            raise ValueError('"[" without "]"')
+        host, rest = text[1:end], text[end + 1:]
+        if not _is_ip(host, 6):
+            raise ValueError(f'"{host}" in [...] is not a valid IPv6 address')
+        if rest and not rest.startswith(":"):
+            raise ValueError(f'unexpected "{rest}" after "]"')
+        return host, _port(rest[1:]) if rest else None
+    if text.count(":") > 1:
+        raise ValueError("write an IPv6 address in brackets, e.g. [::1]:5060")
+    host, colon, port = text.partition(":")
+    problem = host_error(host)
+    if problem:
+        raise ValueError(problem)
+    return host, _port(port) if colon else None
+
+
+def _port(text: str) -> int:
+    """A port number 0..65535 from its decimal text."""
+    if not text.isascii() or not text.isdigit() or int(text) > 65535:
+        raise ValueError(f'port "{text}" is not a number from 0 to 65535')
+    return int(text)
+
+
+def join_host_port(host: str, port: int) -> str:
+    """``host:port``, with IPv6 hosts in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_sip_address(text: str) -> tuple[str, int]:
+    """(host, port) of a ``host``, ``host:port`` or ``sip:host[:port]`` address.
+
+    The host is lower-cased; a missing port is 5060. Raises ValueError saying what is wrong.
+    """
+    rest = text[4:] if text[:4].lower() == "sip:" else text
+    if text[:5].lower() == "sips:":
+        raise ValueError("sips: is not supported; use transport = \"tcp\"")
+    if "@" in rest:
+        raise ValueError("must not contain a user part (\"@\")")
+    if ";" in rest or "?" in rest:
+        raise ValueError("URI parameters are not supported; give the transport separately")
+    host, port = split_host_port(rest)
+    if port == 0:
+        raise ValueError("port 0 is not a SIP port")
+    return host.lower(), SIP_DEFAULT_PORT if port is None else port
+
+
+def sip_uri(address: str, transport: str) -> str:
+    """The normalised ``sip:host:port`` URI of an address, with ``;transport=tcp`` for TCP."""
+    uri = "sip:" + join_host_port(*parse_sip_address(address))
+    return uri + ";transport=tcp" if transport == "tcp" else uri
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine only: ``localhost``, 127.0.0.0/8 or ::1."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+# --- the tables -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class LineConfig:
+    """One SIP account (a line key). A desk phone has 1 to 16 of them."""
+
+    user: str = field(metadata=doc('SIP user / extension this line registers as, e.g. "1001".'))
+    registrar: str = field(metadata=doc(
+        'Registrar (PBX) of this line: host, host:port or sip:host[:port], e.g. '
+        '"127.0.0.1:5060" or "sip:pbx.example.se". Without a port, 5060 is used.'))
+    password: str = field(default="", repr=False,
+                          metadata=doc("SIP digest password.", secret=True))
+    auth_user: str = field(default="", metadata=doc(
+        "Digest authentication user name; empty = the same as user."))
+    display_name: str = field(default="", metadata=doc(
+        "Display name sent with calls from this line (caller name)."))
+    transport: str = field(default="udp", metadata=doc(
+        "SIP transport to the registrar and outbound proxy.", choices=("udp", "tcp")))
+    outbound_proxy: str = field(default="", metadata=doc(
+        "Outbound proxy all requests go through; empty = none. Same syntax as registrar."))
+    register: bool = field(default=True, metadata=doc(
+        "Register with the registrar. Off: outgoing calls only."))
+    register_expires: int = field(default=300, metadata=doc(
+        "Registration lifetime asked for, in seconds.", min=60, max=86400))
+    auto_answer: bool = field(default=False, metadata=doc(
+        "Answer incoming calls at once on the speaker (for intercoms and test rigs)."))
+    label: str = field(default="", metadata=doc("Text shown on the line key; empty = user."))
+
+    @property
+    def auth_name(self) -> str:
+        """The user name for digest authentication (``auth_user``, else ``user``)."""
+        return self.auth_user or self.user
+
+    @property
+    def key_label(self) -> str:
+        """The text for the line key (``label``, else ``user``)."""
+        return self.label or self.user
+
+    @property
+    def registrar_uri(self) -> str:
+        """The registrar as ``sip:host:port`` (``;transport=tcp`` for TCP). Valid configs only."""
+        return sip_uri(self.registrar, self.transport)
+
+    @property
+    def outbound_proxy_uri(self) -> str:
+        """The outbound proxy as a loose-routing URI (``sip:host:port[;transport=tcp];lr``),
+        or "" when there is none. Valid configs only."""
+        if not self.outbound_proxy:
+            return ""
+        return sip_uri(self.outbound_proxy, self.transport) + ";lr"
+
+
+DEFAULT_DIAL_PLAN: Final = "112|11414|90000|555|[1-9]xxx|0[1-9]x.T|00x.T|*x.T|#x.T"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeviceConfig:
+    """The device as a whole: language, tones, clock and dialling."""
+
+    language: str = field(default="sv", metadata=doc(
+        "Language of the display and menus.", choices=("sv", "en")))
+    tone_country: str = field(default="se", metadata=doc(
+        "Country whose call-progress tones (dial, ringing, busy) the phone plays.",
+        choices=("se", "gb", "us", "de")))
+    time_zone: str = field(default="Europe/Stockholm", metadata=doc(
+        'IANA time zone for the clock and call history, e.g. "UTC".'))
+    dial_plan: str = field(default=DEFAULT_DIAL_PLAN, metadata=doc(
+        "Digit map deciding when a dialled number is complete. Alternatives are separated by "
+        "'|'; 'x' is any digit, [1-5] or [135] a set of digits, '.' repeats the previous "
+        "element 0 or more times, and a final 'T' means: complete after the interdigit "
+        "timeout. Allowed characters: 0-9*#xX[]-.T|"))
+    interdigit_timeout: float = field(default=4.0, metadata=doc(
+        "Seconds without a key press after which a number matching a 'T' alternative is "
+        "dialled.", min=1, max=30))
+    no_answer_timeout: int = field(default=60, metadata=doc(
+        'Seconds an outgoing call may ring; then it is cancelled and shown as "No answer".',
+        min=10, max=600))
+    voicemail_number: str = field(default="555", metadata=doc(
+        "Number the voicemail key dials (digits, * and #); empty = no voicemail key."))
+    max_calls: int = field(default=4, metadata=doc(
+        "Calls the phone handles at once (pjsua2's hard limit is 4).", min=1, max=4))
+    name: str = field(default="", metadata=doc("Device name shown on the console."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SipConfig:
+    """The SIP stack: transport, identity towards peers, codecs and flood limits."""
+
+    port: int = field(default=5060, metadata=doc(
+        "Local SIP port (UDP and TCP); 0 = any free port.", min=0, max=65535))
+    bind_address: str = field(default="0.0.0.0", metadata=doc(
+        "Local IP address to listen on; 0.0.0.0 = all IPv4 addresses."))
+    public_address: str = field(default="", metadata=doc(
+        "Address (IP or host name) to put in Contact/Via instead of the local one, for NAT; "
+        "empty = the local address."))
+    user_agent: str = field(default="Luren", metadata=doc("User-Agent header value."))
+    max_incoming_calls_per_second: int = field(default=10, metadata=doc(
+        "Admission control: new incoming calls accepted per second; more are answered busy.",
+        min=1, max=1000))
+    codecs: list[str] = field(default_factory=lambda: ["PCMA", "PCMU", "G722"], metadata=doc(
+        "Audio codecs offered and accepted, in order of preference; each at most once.",
+        choices=("PCMA", "PCMU", "G722", "speex", "iLBC", "GSM", "L16"), min_items=1))
+    dtmf_mode: str = field(default="rfc4733", metadata=doc(
+        "How key presses are sent in a call: RTP events (RFC 4733), SIP INFO or in-band tones.",
+        choices=("rfc4733", "info", "inband")))
+
+
+@dataclass(frozen=True, kw_only=True)
+class SimConfig:
+    """The simulated board's audio ends (used only when running with the sim board)."""
+
+    mic_tone_hz: int = field(default=0, metadata=doc(
+        "Frequency of a continuous sine played as the microphone; 0 = silence.",
+        min=0, max=4000))
+    mic_file: str = field(default="", metadata=doc(
+        "WAV file played in a loop as the microphone; overrides mic_tone_hz."))
+    record_earpiece: bool = field(default=True, metadata=doc(
+        "Record what the earpiece/speaker would play to WAV files under the data directory."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApiConfig:
+    """The control API: a small authenticated HTTP API on the phone."""
+
+    listen: str = field(default="127.0.0.1:8080", metadata=doc(
+        "host:port the control API listens on (port 0 = any free port)."))
+    token: str = field(default="", repr=False, metadata=doc(
+        "Bearer token clients must send. Required when listen is not a loopback address.",
+        secret=True))
+
+    @property
+    def host(self) -> str:
+        """The host part of ``listen`` (IPv6 without brackets). Valid configs only."""
+        return split_host_port(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        """The port part of ``listen``. Valid configs only."""
+        return split_host_port(self.listen)[1] or 0
+
+    @property
+    def is_loopback(self) -> bool:
+        """Whether only this machine can reach the API. Valid configs only."""
+        return is_loopback_host(self.host)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhoneConfig:
+    """The whole phone configuration: one file, one instance."""
+
+    device: DeviceConfig = field(default_factory=DeviceConfig, metadata=doc("Device settings."))
+    sip: SipConfig = field(default_factory=SipConfig, metadata=doc("SIP stack settings."))
+    lines: list[LineConfig] = field(metadata=doc(
+        "The SIP accounts; line users must be unique per registrar.", min_items=1, max_items=16))
+    sim: SimConfig = field(default_factory=SimConfig, metadata=doc("Simulated board audio."))
+    api: ApiConfig = field(default_factory=ApiConfig, metadata=doc("Control API."))
+
+
+def tables() -> list[tuple[str, type, bool]]:
+    """The TOML tables in file order, as (name, class, is_array_of_tables)."""
+    result = []
+    for f in dataclasses.fields(PhoneConfig):
+        is_array = getattr(f.type, "__origin__", None) is list
+        cls = f.type.__args__[0] if is_array else f.type
+        result.append((f.name, cls, is_array))
+    return result
+
+
+def field_rules(f: Field[Any]) -> list[str]:
+    """Plain-language constraints of a field from its metadata, e.g. ["one of: udp, tcp"]."""
+    meta = f.metadata
+    rules = ["required"] if is_required(f) else []
+    if "choices" in meta:
+        each = "each one of" if getattr(f.type, "__origin__", None) is list else "one of"
+        rules.append(f"{each}: {', '.join(meta['choices'])}")
+    if "min" in meta or "max" in meta:
+        rules.append(f"{meta.get('min', '-inf')} to {meta.get('max', 'inf')}")
+    if "min_items" in meta or "max_items" in meta:
+        low, high = meta.get("min_items", 0), meta.get("max_items")
+        noun = "entry" if low == 1 else "entries"
+        rules.append(f"{low} to {high} entries" if high else f"at least {low} {noun}")
+    if meta.get("secret"):
+        rules.append("secret")
+    return rules

@@ -1,0 +1,193 @@
+"""The phone controller: lines, terminals and calls, driven by events on one loop.
+
+Pure logic: it talks to the SIP engine only through its command methods and hears from it only
+through `on_sip_event()`, which the runtime calls on the controller's loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from audio.tones import ToneSegment, tone_set
+from board.parts import Board
+from firmware.call import Call, CallState
+from firmware.clock import Clock, Timer
+from firmware.config import PhoneConfig
+from firmware.registration import LineRegistration, RegState
+from firmware.sip import events as ev
+from firmware.terminal import Terminal
+
+log = logging.getLogger("luren.phone")
+SCREEN_TICK_S = 1.0
+
+
+class SipCommands(Protocol):
+    """What the controller asks of the SIP engine; every method returns at once."""
+
+    def new_call_id(self) -> str: ...
+    def register(self, line: int) -> None: ...
+    def make_call(self, call_id: str, line: int, number: str) -> None: ...
+    def ring(self, call_id: str) -> None: ...
+    def answer(self, call_id: str) -> None: ...
+    def hangup(self, call_id: str, code: int = 0) -> None: ...
+    def send_dtmf(self, call_id: str, digits: str) -> None: ...
+    def open_audio_path(self) -> None: ...
+    def close_audio_path(self) -> None: ...
+    def play_tone(self, name: str, segments: list[ToneSegment]) -> None: ...
+    def stop_tone(self) -> None: ...
+
+
+class Phone:
+    """N terminals x M lines. A desk phone: one terminal that uses every line."""
+
+    def __init__(self, config: PhoneConfig, clock: Clock, engine: SipCommands,
+                 boards: list[Board], rng: random.Random | None = None) -> None:
+        self.config = config
+        self.clock = clock
+        self.engine = engine
+        self.tones = tone_set(config.device.tone_country)
+        self._tz = ZoneInfo(config.device.time_zone)
+        rng = rng or random.Random()
+        self.registrations = [LineRegistration(enabled=line.register, rng=rng)
+                              for line in config.lines]
+        self.calls: dict[str, Call] = {}
+        all_lines = list(range(len(config.lines)))
+        self.terminals = [Terminal(self, board, all_lines) for board in boards]
+        self._retry_timers: dict[int, Timer] = {}
+        self._tick: Timer | None = None
+        self.sip_port = 0
+
+    def start(self) -> None:
+        self._on_tick()
+
+    def stop(self) -> None:
+        if self._tick is not None:
+            self._tick.cancel()
+        for timer in self._retry_timers.values():
+            timer.cancel()
+
+    def wall_time(self) -> datetime:
+        return self.clock.wall_time(self._tz)
+
+    def refresh(self) -> None:
+        for terminal in self.terminals:
+            terminal.refresh()
+
+    def _on_tick(self) -> None:
+        """Keep clocks and call durations on screen current."""
+        self.refresh()
+        self._tick = self.clock.call_later(SCREEN_TICK_S, self._on_tick)
+
+    # -- SIP events ------------------------------------------------------------------------
+    def on_sip_event(self, event: ev.SipEvent) -> None:
+        """Entry point for every engine event (called on the controller's loop)."""
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is None:
+            log.debug("unhandled SIP event %r", event)
+            return
+        handler(event)
+
+    def _on_EngineStarted(self, event: ev.EngineStarted) -> None:
+        self.sip_port = event.sip_port
+
+    def _on_EngineFailed(self, event: ev.EngineFailed) -> None:
+        log.error("SIP engine failed: %s", event.message)
+
+    def _on_RegistrationChanged(self, event: ev.RegistrationChanged) -> None:
+        reg = self.registrations[event.line]
+        self._cancel_retry(event.line)
+        if event.registered:
+            reg.succeeded(event.code, event.reason)
+            log.info("line %d registered (%d %s, expires %d s)", event.line + 1, event.code,
+                     event.reason, event.expires)
+        elif reg.enabled:
+            delay = reg.failed(event.code, event.reason, self.clock.now(), event.retry_after)
+            log.warning("line %d not registered: %d %s; retrying in %.0f s", event.line + 1,
+                        event.code, event.reason, delay)
+            self._retry_timers[event.line] = self.clock.call_later(
+                delay, lambda: self._retry_registration(event.line))
+        self.refresh()
+
+    def _retry_registration(self, line: int) -> None:
+        self._retry_timers.pop(line, None)
+        self.registrations[line].retrying()
+        self.engine.register(line)
+        self.refresh()
+
+    def _cancel_retry(self, line: int) -> None:
+        timer = self._retry_timers.pop(line, None)
+        if timer is not None:
+            timer.cancel()
+
+    def _on_IncomingCall(self, event: ev.IncomingCall) -> None:
+        call = Call(id=event.call_id, direction="incoming", line=event.line,
+                    state=CallState.INCOMING, started_at=self.clock.now(),
+                    number=event.remote_number, remote_name=event.remote_name)
+        self.calls[call.id] = call
+        self._terminal_for_line(event.line).incoming(call)
+
+    def _on_CallStateChanged(self, event: ev.CallStateChanged) -> None:
+        call = self.calls.get(event.call_id)
+        if call is None:
+            return  # a call the engine refused on its own (admission control)
+        terminal = self._owner(call)
+        if terminal is not None:
+            terminal.call_state(call, event.state, event.code)
+        if event.state == "disconnected":
+            self.calls.pop(event.call_id, None)
+
+    def _on_CallMediaChanged(self, event: ev.CallMediaChanged) -> None:
+        call = self.calls.get(event.call_id)
+        terminal = self._owner(call) if call is not None else None
+        if terminal is not None and call is not None:
+            terminal.media(call, event.active)
+
+    def _on_CommandFailed(self, event: ev.CommandFailed) -> None:
+        log.warning("SIP command %s failed: %s", event.command, event.message)
+        if event.command == "make_call" and event.call_id in self.calls:
+            self._on_CallStateChanged(ev.CallStateChanged(event.call_id, "disconnected", 0,
+                                                          event.message))
+
+    def _owner(self, call: Call) -> Terminal | None:
+        for terminal in self.terminals:
+            if call is terminal.call or call is terminal.alerting:
+                return terminal
+        return None
+
+    def _terminal_for_line(self, line: int) -> Terminal:
+        for terminal in self.terminals:
+            if line in terminal.lines:
+                return terminal
+        return self.terminals[0]
+
+    # -- what the control API reads ------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        now = self.clock.now()
+        return {
+            "device": {"name": self.config.device.name, "language": self.config.device.language,
+                       "time": self.wall_time().isoformat(timespec="seconds")},
+            "lines": [self._line_status(i, now) for i in range(len(self.config.lines))],
+            "calls": [self._call_status(c, now) for c in self.calls.values()],
+            "terminals": [t.status() for t in self.terminals],
+        }
+
+    def _line_status(self, index: int, now: float) -> dict[str, Any]:
+        cfg, reg = self.config.lines[index], self.registrations[index]
+        return {
+            "index": index, "user": cfg.user, "label": cfg.label or cfg.user,
+            "registered": reg.state is RegState.REGISTERED, "state": reg.state.value,
+            "code": reg.code, "reason": reg.reason, "failures": reg.failures,
+            "next_retry_in": None if reg.retry_at is None else max(0.0, reg.retry_at - now),
+        }
+
+    @staticmethod
+    def _call_status(call: Call, now: float) -> dict[str, Any]:
+        return {
+            "id": call.id, "state": call.state.value, "direction": call.direction,
+            "line": call.line, "remote": call.number, "remote_name": call.remote_name,
+            "duration": round(call.duration(now), 1),
+        }

@@ -1,0 +1,96 @@
+"""Runs one phone: config, clock, board, SIP engine, controller and control API on one loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from board.sim import sim_board
+from firmware.api import ControlApi
+from firmware.clock import Clock
+from firmware.config import PhoneConfig
+from firmware.phone import Phone
+from firmware.sip import events as ev
+from firmware.sip.engine import SipEngine
+from firmware.storage import atomic_write_json
+
+log = logging.getLogger("luren.runtime")
+READY_FILE = "run/ready.json"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    config: PhoneConfig
+    data_dir: Path
+    api_host: str
+    api_port: int
+    board: str = "sim"
+    test_clock: bool = False
+
+
+async def run_phone(options: RunOptions) -> int:
+    """Run until SIGINT/SIGTERM; returns the process exit code."""
+    loop = asyncio.get_running_loop()
+    options.data_dir.mkdir(parents=True, exist_ok=True)
+    clock = Clock(loop)
+    phone_box: list[Phone] = []
+
+    def sink(event: ev.SipEvent) -> None:
+        loop.call_soon_threadsafe(phone_box[0].on_sip_event, event)
+
+    engine = SipEngine(options.config, sink, options.data_dir)
+    phone = Phone(options.config, clock, engine, [sim_board()])
+    phone_box.append(phone)
+    try:
+        await loop.run_in_executor(None, engine.start)
+    except RuntimeError as exc:
+        log.error("%s", exc)
+        return 1
+    phone.start()
+    api = ControlApi(phone, lambda: asyncio.wrap_future(engine.stats()),
+                     options.config.api.token, options.test_clock)
+    runner = web.AppRunner(api.app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, options.api_host, options.api_port)
+        await site.start()
+    except OSError as exc:
+        log.error("control API cannot listen on %s:%d: %s", options.api_host, options.api_port,
+                  exc.strerror)
+        await runner.cleanup()
+        await loop.run_in_executor(None, engine.stop)
+        return 1
+    api_port = _bound_port(site)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    _announce(options, engine.sip_port, api_port)
+    await stop.wait()
+    log.info("stopping")
+    phone.stop()
+    await runner.cleanup()
+    await loop.run_in_executor(None, engine.stop)
+    with contextlib.suppress(FileNotFoundError):
+        (options.data_dir / READY_FILE).unlink()
+    return 0
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server: Any = site._server  # aiohttp keeps the asyncio server here
+    return int(server.sockets[0].getsockname()[1])
+
+
+def _announce(options: RunOptions, sip_port: int, api_port: int) -> None:
+    """Tell launchers and tests where the phone listens (atomically, in the data dir)."""
+    info = {"pid": os.getpid(), "sip_port": sip_port,
+            "api": f"http://{options.api_host}:{api_port}"}
+    atomic_write_json(options.data_dir / READY_FILE, info)
+    log.info("phone ready: SIP on port %d, control API on %s", sip_port, info["api"])

@@ -1,0 +1,460 @@
+"""The SIP engine: the only owner of pjsua2's Endpoint, accounts and calls.
+
+One thread (the engine thread) creates the library, pumps `libHandleEvents()` and runs every
+command; nothing else ever calls pjsua2. Commands are queued and return at once, so the
+controller's loop never blocks. pjsua2 callbacks only turn what happened into a plain event
+(`firmware.sip.events`) and hand it to the sink, which the controller makes thread-safe.
+
+Limits this engine guards (pjsua2 2.15.1 wheel): at most 4 calls per process; a burst of
+instantly-ended calls can exhaust pjsip's handle pool, so new incoming calls are admitted at a
+bounded rate and answered 486/503 beyond it instead of risking an abort.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import gc
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pjsua2 as pj
+
+from audio.tones import ToneSegment
+from firmware.config import LineConfig, PhoneConfig
+from firmware.sip import events as ev
+from firmware.sip.media import TerminalMedia
+from firmware.sip.uri import host_port, parse_party, retry_after_seconds
+
+log = logging.getLogger("luren.sip")
+EventSink = Callable[[ev.SipEvent], None]
+PUMP_MS = 10
+
+_INV_STATES = {
+    pj.PJSIP_INV_STATE_CALLING: "calling",
+    pj.PJSIP_INV_STATE_INCOMING: "incoming",
+    pj.PJSIP_INV_STATE_EARLY: "early",
+    pj.PJSIP_INV_STATE_CONNECTING: "connecting",
+    pj.PJSIP_INV_STATE_CONFIRMED: "confirmed",
+    pj.PJSIP_INV_STATE_DISCONNECTED: "disconnected",
+}
+
+
+class _LogWriter(pj.LogWriter):
+    def write(self, entry: pj.LogEntry) -> None:
+        level = logging.WARNING if entry.level <= 2 else logging.DEBUG
+        log.log(level, "%s", entry.msg.rstrip())
+
+
+class _Endpoint(pj.Endpoint):
+    def __init__(self, engine: SipEngine) -> None:
+        super().__init__()
+        self.engine = engine
+
+    def onTransportState(self, prm: pj.OnTransportStateParam) -> None:
+        if prm.state == pj.PJSIP_TP_STATE_DISCONNECTED:
+            self.engine._on_connection_lost()
+
+
+class _Account(pj.Account):
+    def __init__(self, engine: SipEngine, line: int) -> None:
+        super().__init__()
+        self.engine, self.line = engine, line
+
+    def onRegState(self, prm: pj.OnRegStateParam) -> None:
+        self.engine._on_reg_state(self, prm)
+
+    def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
+        self.engine._on_incoming(self, prm)
+
+
+class _Call(pj.Call):
+    def __init__(self, engine: SipEngine, account: _Account, call_id: str,
+                 pj_call_id: int = pj.PJSUA_INVALID_ID) -> None:
+        super().__init__(account, pj_call_id)
+        self.engine, self.call_id, self.line = engine, call_id, account.line
+
+    def onCallState(self, prm: pj.OnCallStateParam) -> None:
+        self.engine._on_call_state(self)
+
+    def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
+        self.engine._on_call_media(self)
+
+    def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
+        self.engine._emit(ev.DtmfReceived(self.call_id, prm.digit, str(prm.method)))
+
+
+class SipEngine:
+    """Owns pjsua2 on its own thread. Public methods are safe from any thread and never block,
+    except `start()` (waits for the library to come up) and `stop()`."""
+
+    def __init__(self, config: PhoneConfig, sink: EventSink, data_dir: Path) -> None:
+        self._cfg = config
+        self._sink = sink
+        self._data_dir = data_dir
+        self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._running = threading.Event()
+        self._started = threading.Event()
+        self._start_error: str | None = None
+        self._ids = itertools.count(1)
+        self._accounts: list[_Account] = []
+        self._registered: set[int] = set()
+        self._calls: dict[str, _Call] = {}
+        self._ended: list[_Call] = []
+        self._recent_incoming: collections.deque[float] = collections.deque()
+        self._ep: pj.Endpoint | None = None
+        self._media: TerminalMedia | None = None
+        self._log_writer = _LogWriter()
+        self.sip_port = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def start(self, timeout: float = 10.0) -> None:
+        """Bring the library up on the engine thread; raises RuntimeError when it cannot."""
+        self._thread = threading.Thread(target=self._run, name="sip-engine", daemon=True)
+        self._thread.start()
+        if not self._started.wait(timeout):
+            raise RuntimeError("the SIP engine did not start in time")
+        if self._start_error:
+            raise RuntimeError(self._start_error)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Hang up every call, unregister and destroy the library; returns when done."""
+        if self._thread is None:
+            return
+        self._running.clear()
+        self._thread.join(timeout)
+        self._thread = None
+
+    def new_call_id(self) -> str:
+        return f"c{next(self._ids)}"
+
+    # -- commands (any thread) ----------------------------------------------------------
+    def register(self, line: int) -> None:
+        self._submit("register", lambda: self._accounts[line].setRegistration(True))
+
+    def make_call(self, call_id: str, line: int, number: str) -> None:
+        self._submit("make_call", lambda: self._make_call(call_id, line, number), call_id)
+
+    def ring(self, call_id: str) -> None:
+        self._submit("ring", lambda: self._answer(call_id, 180), call_id)
+
+    def answer(self, call_id: str) -> None:
+        self._submit("answer", lambda: self._answer(call_id, 200), call_id)
+
+    def hangup(self, call_id: str, code: int = 0) -> None:
+        self._submit("hangup", lambda: self._hangup(call_id, code), call_id)
+
+    def send_dtmf(self, call_id: str, digits: str) -> None:
+        self._submit("send_dtmf", lambda: self._send_dtmf(call_id, digits), call_id)
+
+    def open_audio_path(self) -> None:
+        self._submit("open_audio_path", lambda: self._terminal().open_path())
+
+    def close_audio_path(self) -> None:
+        self._submit("close_audio_path", lambda: self._terminal().close_path())
+
+    def play_tone(self, name: str, segments: list[ToneSegment]) -> None:
+        self._submit("play_tone", lambda: self._terminal().play_tone(name, segments))
+
+    def stop_tone(self) -> None:
+        self._submit("stop_tone", lambda: self._terminal().stop_tone())
+
+    def stats(self) -> concurrent.futures.Future[dict[str, Any]]:
+        """Engine counters, read on the engine thread: calls, media ports, earpiece file."""
+        return self._query(self._stats)
+
+    def _submit(self, name: str, fn: Callable[[], None], call_id: str = "") -> None:
+        def run() -> None:
+            try:
+                fn()
+            except pj.Error as exc:
+                self._emit(ev.CommandFailed(name, exc.info(), call_id))
+            except (KeyError, IndexError) as exc:
+                self._emit(ev.CommandFailed(name, f"no such call or line: {exc}", call_id))
+        self._commands.put(run)
+
+    def _query(self, fn: Callable[[], Any]) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+        def run() -> None:
+            try:
+                future.set_result(fn())
+            except Exception as exc:  # handed to the caller, not lost
+                future.set_exception(exc)
+        self._commands.put(run)
+        return future
+
+    def _emit(self, event: ev.SipEvent) -> None:
+        try:
+            self._sink(event)
+        except Exception:  # a sink must never take the engine thread down
+            log.exception("event sink failed for %r", event)
+
+    # -- the engine thread --------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._create()
+        except pj.Error as exc:
+            self._start_error = f"SIP engine failed to start: {exc.info()}"
+            self._started.set()
+            self._destroy()
+            return
+        self._running.set()
+        self._started.set()
+        self._emit(ev.EngineStarted(self.sip_port, ("udp", "tcp")))
+        while self._running.is_set():
+            self._pump()
+        self._shutdown()
+
+    def _pump(self) -> None:
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                break
+            command()
+        assert self._ep is not None
+        self._ep.libHandleEvents(PUMP_MS)
+        if self._ended:
+            self._ended.clear()  # dropped only after their last callback returned
+
+    def _create(self) -> None:
+        ep = self._ep = _Endpoint(self)
+        ep.libCreate()
+        cfg = pj.EpConfig()
+        cfg.uaConfig.threadCnt = 0
+        cfg.uaConfig.mainThreadOnly = True
+        cfg.uaConfig.maxCalls = self._cfg.device.max_calls
+        cfg.uaConfig.userAgent = self._cfg.sip.user_agent
+        cfg.logConfig.writer = self._log_writer
+        cfg.logConfig.level = 4 if log.isEnabledFor(logging.DEBUG) else 2
+        cfg.logConfig.consoleLevel = 0
+        cfg.logConfig.decor = 0
+        cfg.medConfig.noVad = True
+        cfg.medConfig.ecTailLen = 0
+        cfg.medConfig.clockRate = 16000
+        cfg.medConfig.sndClockRate = 16000
+        ep.libInit(cfg)
+        self._create_transports(ep)
+        ep.libStart()
+        ep.audDevManager().setNullDev()
+        self._set_codecs(ep)
+        sim = self._cfg.sim
+        record_dir = self._data_dir / "audio" if sim.record_earpiece else None
+        self._media = TerminalMedia(record_dir, sim.mic_tone_hz, sim.mic_file)
+        for index, line in enumerate(self._cfg.lines):
+            self._add_account(index, line)
+
+    def _create_transports(self, ep: pj.Endpoint) -> None:
+        tcfg = pj.TransportConfig()
+        tcfg.port = self._cfg.sip.port
+        tcfg.boundAddress = self._cfg.sip.bind_address
+        if self._cfg.sip.public_address:
+            tcfg.publicAddress = self._cfg.sip.public_address
+        udp = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+        self.sip_port = ep.transportGetInfo(udp).localName.rsplit(":", 1)[1]
+        self.sip_port = int(self.sip_port)
+        tcfg.port = self.sip_port  # TCP on the same port as UDP, like every desk phone
+        ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcfg)
+
+    def _set_codecs(self, ep: pj.Endpoint) -> None:
+        wanted = [c.lower() for c in self._cfg.sip.codecs]
+        for info in ep.codecEnum2():
+            name = info.codecId.split("/", 1)[0].lower()
+            prio = 200 - wanted.index(name) if name in wanted else 0
+            ep.codecSetPriority(info.codecId, prio)
+
+    def _add_account(self, index: int, line: LineConfig) -> None:
+        domain = host_port(line.registrar).rsplit(":", 1)[0]
+        acfg = pj.AccountConfig()
+        name = f'"{line.display_name}" ' if line.display_name else ""
+        acfg.idUri = f"{name}<sip:{line.user}@{domain}>"
+        acfg.regConfig.registrarUri = line.registrar_uri
+        acfg.regConfig.registerOnAdd = line.register
+        acfg.regConfig.timeoutSec = line.register_expires
+        acfg.regConfig.retryIntervalSec = 0  # the controller's back-off re-registers (RFC 5626)
+        acfg.regConfig.dropCallsOnFail = False
+        acfg.sipConfig.authCreds.append(
+            pj.AuthCredInfo("digest", "*", line.auth_name, 0, line.password))
+        acfg.sipConfig.proxies.append(self._proxy_uri(line))
+        acfg.natConfig.sipOutboundUse = 0
+        acfg.mediaConfig.lockCodecEnabled = False
+        if self._cfg.sip.bind_address not in ("0.0.0.0", "::"):
+            acfg.mediaConfig.transportConfig.boundAddress = self._cfg.sip.bind_address
+        account = _Account(self, index)
+        account.create(acfg)
+        self._accounts.append(account)
+
+    @staticmethod
+    def _proxy_uri(line: LineConfig) -> str:
+        target = line.outbound_proxy or line.registrar
+        uri = target if target.lower().startswith("sip") else f"sip:{target}"
+        if line.transport == "tcp" and "transport=" not in uri:
+            uri += ";transport=tcp"
+        return uri + ";lr"
+
+    def _shutdown(self) -> None:
+        ep = self._ep
+        if ep is None:
+            return
+        try:
+            ep.hangupAllCalls()
+            deadline = time.monotonic() + 3.0
+            while self._calls and time.monotonic() < deadline:
+                ep.libHandleEvents(PUMP_MS)
+                self._ended.clear()
+            for account in self._accounts:
+                if account.isValid() and account.getInfo().regIsActive:
+                    account.setRegistration(False)
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline and any(
+                    a.getInfo().regIsActive for a in self._accounts if a.isValid()):
+                ep.libHandleEvents(PUMP_MS)
+        except pj.Error as exc:
+            log.warning("shutdown: %s", exc.info())
+        self._destroy()
+
+    def _destroy(self) -> None:
+        if self._media is not None:
+            self._media.close()
+        self._media = None
+        self._calls.clear()
+        self._ended.clear()
+        self._accounts.clear()
+        gc.collect()  # every pjsua2 Call/Account must be gone before libDestroy
+        if self._ep is not None:
+            self._ep.libDestroy()
+            self._ep = None
+
+    # -- commands (engine thread) -------------------------------------------------------
+    def _terminal(self) -> TerminalMedia:
+        assert self._media is not None
+        return self._media
+
+    def _make_call(self, call_id: str, line: int, number: str) -> None:
+        account = self._accounts[line]
+        cfg = self._cfg.lines[line]
+        uri = f"sip:{number}@{host_port(cfg.registrar)}"
+        if cfg.transport == "tcp":
+            uri += ";transport=tcp"
+        call = _Call(self, account, call_id)
+        self._calls[call_id] = call
+        try:
+            call.makeCall(uri, pj.CallOpParam(True))
+        except pj.Error as exc:
+            self._calls.pop(call_id, None)
+            self._ended.append(call)
+            self._emit(ev.CallStateChanged(call_id, "disconnected", 0, exc.reason or "error"))
+
+    def _answer(self, call_id: str, code: int) -> None:
+        prm = pj.CallOpParam()
+        prm.statusCode = code
+        self._calls[call_id].answer(prm)
+
+    def _hangup(self, call_id: str, code: int) -> None:
+        call = self._calls.get(call_id)
+        if call is None:
+            return  # already gone: hanging up twice is harmless
+        prm = pj.CallOpParam()
+        prm.statusCode = code
+        call.hangup(prm)
+
+    def _send_dtmf(self, call_id: str, digits: str) -> None:
+        prm = pj.CallSendDtmfParam()
+        prm.digits = digits
+        prm.method = {"rfc4733": pj.PJSUA_DTMF_METHOD_RFC2833,
+                      "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}.get(
+            self._cfg.sip.dtmf_mode, pj.PJSUA_DTMF_METHOD_RFC2833)
+        self._calls[call_id].sendDtmf(prm)
+
+    def _stats(self) -> dict[str, Any]:
+        assert self._ep is not None and self._media is not None
+        return {
+            "calls": len(self._calls),
+            "media_ports": self._ep.mediaActivePorts(),
+            "earpiece_file": str(self._media.earpiece_file or ""),
+            "tone": self._media.tone,
+            "sip_port": self.sip_port,
+        }
+
+    # -- callbacks (engine thread) ------------------------------------------------------
+    def _on_reg_state(self, account: _Account, prm: pj.OnRegStateParam) -> None:
+        retry_after = None
+        if prm.code in (503, 500, 480):
+            retry_after = retry_after_seconds(prm.rdata.wholeMsg or "")
+        registered = prm.code // 100 == 2 and prm.expiration > 0
+        if registered:
+            self._registered.add(account.line)
+        else:
+            self._registered.discard(account.line)
+        self._emit(ev.RegistrationChanged(account.line, registered, prm.code, prm.reason,
+                                          prm.expiration, retry_after))
+
+    def _on_connection_lost(self) -> None:
+        """A TCP connection closed: lines registered over TCP register again at once (a flow
+        failure, RFC 5626 4.4), so a lost registrar shows as "No service" within moments."""
+        for index, line in enumerate(self._cfg.lines):
+            if line.transport == "tcp" and index in self._registered:
+                self._registered.discard(index)  # only once: a failed attempt must not loop
+                self._submit("register", lambda i=index: self._accounts[i].setRegistration(True))
+
+    def _on_incoming(self, account: _Account, prm: pj.OnIncomingCallParam) -> None:
+        call_id = self.new_call_id()
+        call = _Call(self, account, call_id, prm.callId)
+        reject = self._admission(prm.callId)
+        if reject:
+            self._ended.append(call)
+            op = pj.CallOpParam()
+            op.statusCode = reject
+            call.hangup(op)
+            return
+        self._calls[call_id] = call
+        info = call.getInfo()
+        party = parse_party(info.remoteUri)
+        self._emit(ev.IncomingCall(call_id, account.line, info.remoteUri, party.name,
+                                   party.number))
+
+    def _admission(self, pj_call_id: int) -> int:
+        """0 to admit a new incoming call, else the status code to refuse it with."""
+        now = time.monotonic()
+        recent = self._recent_incoming
+        while recent and now - recent[0] > 1.0:
+            recent.popleft()
+        if len(self._calls) >= self._cfg.device.max_calls:
+            return 486
+        if len(recent) >= self._cfg.sip.max_incoming_calls_per_second:
+            log.warning("incoming calls arrive faster than %d/s; refusing with 503",
+                        self._cfg.sip.max_incoming_calls_per_second)
+            return 503
+        recent.append(now)
+        return 0
+
+    def _on_call_state(self, call: _Call) -> None:
+        info = call.getInfo()
+        state = _INV_STATES.get(info.state, "unknown")
+        if state == "disconnected":
+            self._terminal().disconnect_call(call.call_id)
+            if self._calls.pop(call.call_id, None) is not None:
+                self._ended.append(call)
+        if state in ("incoming", "unknown"):
+            return
+        self._emit(ev.CallStateChanged(call.call_id, state, info.lastStatusCode,
+                                       info.lastReason, info.remoteUri))
+
+    def _on_call_media(self, call: _Call) -> None:
+        info = call.getInfo()
+        for index, media in enumerate(info.media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and \
+                    media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+                self._terminal().connect_call(call.call_id, call.getAudioMedia(index))
+                self._emit(ev.CallMediaChanged(call.call_id, True))
+                return
+        self._terminal().disconnect_call(call.call_id)
+        self._emit(ev.CallMediaChanged(call.call_id, False))

@@ -1,0 +1,128 @@
+"""Media wiring on pjsua2's conference bridge: microphone, earpiece, call-progress tones.
+
+The engine runs on a null sound device, so the terminal's audio ends are conference ports:
+- the microphone is a continuous tone or a looping WAV (simulated board), or silence;
+- the earpiece is a WAV recorder opened while the terminal's audio path is open (off-hook,
+  speaker on, or in a call) — one file per session under `<data dir>/audio/`;
+- call-progress tones come from a `ToneGenerator` into the earpiece.
+Every method runs on the engine thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from pathlib import Path
+
+import pjsua2 as pj
+
+from audio.tones import ToneSegment
+
+log = logging.getLogger("luren.sip.media")
+_LONG_MS = 30_000  # pjmedia tone durations are 16-bit
+
+
+def _tone_descs(segments: list[ToneSegment], volume: int = 0) -> pj.ToneDescVector:
+    descs = pj.ToneDescVector()
+    for seg in segments:
+        d = pj.ToneDesc()
+        d.freq1, d.freq2 = seg.freq1, seg.freq2
+        d.on_msec, d.off_msec = seg.on_ms, seg.off_ms
+        d.volume = volume
+        descs.append(d)
+    return descs
+
+
+class TerminalMedia:
+    """One terminal's audio ends and the calls currently connected to them."""
+
+    def __init__(self, recordings_dir: Path | None, mic_tone_hz: int = 0, mic_file: str = "",
+                 clock_rate: int = 16000) -> None:
+        self._dir = recordings_dir
+        self._session = itertools.count(1)
+        self._rate = clock_rate
+        self._mic_obj: object | None = None
+        self.mic: pj.AudioMedia | None = self._make_mic(mic_tone_hz, mic_file)
+        self._tones = pj.ToneGenerator()
+        self._tones.createToneGenerator(clock_rate, 1)
+        self._earpiece: pj.AudioMediaRecorder | None = None
+        self.earpiece_file: Path | None = None
+        self.tone: str | None = None
+        self._calls: dict[str, pj.AudioMedia] = {}
+
+    def _make_mic(self, tone_hz: int, path: str) -> pj.AudioMedia | None:
+        if path:
+            player = pj.AudioMediaPlayer()
+            player.createPlayer(path, 0)  # 0 = loop
+            self._mic_obj = player
+            return player
+        if tone_hz:
+            gen = pj.ToneGenerator()
+            gen.createToneGenerator(self._rate, 1)
+            gen.play(_tone_descs([ToneSegment(tone_hz, 0, _LONG_MS, 0)]), True)
+            self._mic_obj = gen
+            return gen
+        return None
+
+    # -- the audio path (earpiece) ------------------------------------------------------
+    def open_path(self) -> Path | None:
+        """Open the earpiece (start a recording when the board records); idempotent."""
+        if self._earpiece is not None or self._dir is None:
+            return self.earpiece_file
+        self._dir.mkdir(parents=True, exist_ok=True)
+        path = self._dir / f"earpiece-{next(self._session):04d}.wav"
+        rec = pj.AudioMediaRecorder()
+        rec.createRecorder(str(path))
+        self._earpiece, self.earpiece_file = rec, path
+        self._tones.startTransmit(rec)
+        for media in self._calls.values():
+            media.startTransmit(rec)
+        return path
+
+    def close_path(self) -> None:
+        """Close the earpiece; the WAV file is complete once this returns."""
+        self.stop_tone()
+        rec, self._earpiece = self._earpiece, None
+        if rec is not None:
+            for media in self._calls.values():
+                media.stopTransmit(rec)
+            self._tones.stopTransmit(rec)
+            del rec  # destroying the recorder writes the WAV header
+
+    # -- calls -------------------------------------------------------------------------
+    def connect_call(self, call_id: str, media: pj.AudioMedia) -> None:
+        self._calls[call_id] = media
+        if self.mic is not None:
+            self.mic.startTransmit(media)
+        if self._earpiece is not None:
+            media.startTransmit(self._earpiece)
+
+    def disconnect_call(self, call_id: str) -> None:
+        media = self._calls.pop(call_id, None)
+        if media is None:
+            return
+        try:
+            if self.mic is not None:
+                self.mic.stopTransmit(media)
+            if self._earpiece is not None:
+                media.stopTransmit(self._earpiece)
+        except pj.Error as exc:  # the stream may already be gone
+            log.debug("disconnect %s: %s", call_id, exc.info())
+
+    # -- tones -------------------------------------------------------------------------
+    def play_tone(self, name: str, segments: list[ToneSegment]) -> None:
+        self._tones.stop()
+        self._tones.play(_tone_descs(segments), True)
+        self.tone = name
+
+    def stop_tone(self) -> None:
+        if self.tone is not None:
+            self._tones.stop()
+            self.tone = None
+
+    def close(self) -> None:
+        self.close_path()
+        self._calls.clear()
+        self.mic = None
+        self._mic_obj = None
+        self._tones = None

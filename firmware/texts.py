@@ -1,0 +1,38 @@
+"""Every word the phone shows, in Swedish and English. Keys are stable ids; pure data."""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    "no_service": {"sv": "Ingen tjänst", "en": "No service"},
+    "registering": {"sv": "Registrerar...", "en": "Registering..."},
+    "dial": {"sv": "Ring upp:", "en": "Dial:"},
+    "calling": {"sv": "Ringer upp", "en": "Calling"},
+    "ringing_remote": {"sv": "Det ringer", "en": "Ringing"},
+    "incoming": {"sv": "Inkommande samtal", "en": "Incoming call"},
+    "connected": {"sv": "Samtal", "en": "In call"},
+    "busy": {"sv": "Upptaget", "en": "Busy"},
+    "unknown_number": {"sv": "Okänt nummer", "en": "Unknown number"},
+    "no_answer": {"sv": "Inget svar", "en": "No answer"},
+    "network_error": {"sv": "Nätverksfel", "en": "Network error"},
+    "declined": {"sv": "Avvisat", "en": "Declined"},
+    "not_allowed": {"sv": "Ej tillåtet", "en": "Not allowed"},
+    "call_ended": {"sv": "Samtalet avslutat", "en": "Call ended"},
+    "invalid_number": {"sv": "Ogiltigt nummer", "en": "Invalid number"},
+    "missed_call": {"sv": "Missat samtal", "en": "Missed call"},
+    "line_busy": {"sv": "Linjen upptagen", "en": "Line busy"},
+}
+
+WEEKDAYS = {"sv": ("mån", "tis", "ons", "tor", "fre", "lör", "sön"),
+            "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")}
+MONTHS = {"sv": ("jan", "feb", "mar", "apr", "maj", "jun", "jul", "aug", "sep", "okt", "nov",
+                 "dec"),
+          "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+                 "Dec")}
+
+
+def text(key: str, language: str) -> str:
+    """The text for `key` in `language` (falls back to English, then to the key itself)."""
+    entry = TEXTS.get(key)
+    if entry is None:
+        return key
+    return entry.get(language) or entry["en"]
