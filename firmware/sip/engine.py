@@ -272,7 +272,7 @@ class SipEngine:
             ep.codecSetPriority(info.codecId, prio)
 
     def _add_account(self, index: int, line: LineConfig) -> None:
-        domain = host_port(line.registrar).rsplit(":", 1)[0]
+        domain = host_port(line.registrar_uri).rsplit(":", 1)[0]
         acfg = pj.AccountConfig()
         name = f'"{line.display_name}" ' if line.display_name else ""
         acfg.idUri = f"{name}<sip:{line.user}@{domain}>"
@@ -294,11 +294,8 @@ class SipEngine:
 
     @staticmethod
     def _proxy_uri(line: LineConfig) -> str:
-        target = line.outbound_proxy or line.registrar
-        uri = target if target.lower().startswith("sip") else f"sip:{target}"
-        if line.transport == "tcp" and "transport=" not in uri:
-            uri += ";transport=tcp"
-        return uri + ";lr"
+        """Requests go through the outbound proxy, or else the registrar (hosted PBX)."""
+        return line.outbound_proxy_uri or line.registrar_uri + ";lr"
 
     def _shutdown(self) -> None:
         ep = self._ep
@@ -341,7 +338,7 @@ class SipEngine:
     def _make_call(self, call_id: str, line: int, number: str) -> None:
         account = self._accounts[line]
         cfg = self._cfg.lines[line]
-        uri = f"sip:{number}@{host_port(cfg.registrar)}"
+        uri = f"sip:{number}@{host_port(cfg.registrar_uri)}"
         if cfg.transport == "tcp":
             uri += ";transport=tcp"
         call = _Call(self, account, call_id)

@@ -1,0 +1,291 @@
+"""The controller's call handling as pure logic: a manual clock and a recording SIP port.
+
+The recorder stands where the pjsua2 engine stands (the same `SipCommands` interface); the
+end-to-end tests run the same flows against the real engine, Kamailio and baresip.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from audio.tones import ToneSegment
+from board.parts import LedPattern
+from board.sim import sim_board
+from firmware.clock import ManualClock
+from firmware.config import parse_config
+from firmware.phone import Phone
+from firmware.sip import events as ev
+
+
+class RecordingSip:
+    """Records the commands the controller sends, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[Any, ...]] = []
+        self._ids = 0
+
+    def new_call_id(self) -> str:
+        self._ids += 1
+        return f"c{self._ids}"
+
+    def names(self) -> list[str]:
+        return [c[0] for c in self.sent]
+
+    def last(self, name: str) -> tuple[Any, ...]:
+        return next(c for c in reversed(self.sent) if c[0] == name)
+
+    def register(self, line: int) -> None:
+        self.sent.append(("register", line))
+
+    def make_call(self, call_id: str, line: int, number: str) -> None:
+        self.sent.append(("make_call", call_id, line, number))
+
+    def ring(self, call_id: str) -> None:
+        self.sent.append(("ring", call_id))
+
+    def answer(self, call_id: str) -> None:
+        self.sent.append(("answer", call_id))
+
+    def hangup(self, call_id: str, code: int = 0) -> None:
+        self.sent.append(("hangup", call_id, code))
+
+    def send_dtmf(self, call_id: str, digits: str) -> None:
+        self.sent.append(("send_dtmf", call_id, digits))
+
+    def open_audio_path(self) -> None:
+        self.sent.append(("open_audio_path",))
+
+    def close_audio_path(self) -> None:
+        self.sent.append(("close_audio_path",))
+
+    def play_tone(self, name: str, segments: list[ToneSegment]) -> None:
+        self.sent.append(("play_tone", name))
+
+    def stop_tone(self) -> None:
+        self.sent.append(("stop_tone",))
+
+
+def make_phone(**device: Any) -> tuple[Phone, RecordingSip, ManualClock]:
+    config = parse_config({
+        "device": {"language": "en", **device},
+        "lines": [{"user": "1001", "registrar": "127.0.0.1:5060", "display_name": "Anna"}],
+    })
+    clock, sip = ManualClock(), RecordingSip()
+    phone = Phone(config, clock, sip, [sim_board()], rng=random.Random(1))
+    phone.start()
+    phone.on_sip_event(ev.RegistrationChanged(0, True, 200, "OK", 300))
+    return phone, sip, clock
+
+
+def screen(phone: Phone) -> str:
+    return "\n".join(phone.terminals[0].board.display.rows)
+
+
+def test_idle_screen_shows_time_and_line() -> None:
+    phone, _, _ = make_phone()
+    rows = phone.terminals[0].board.display.rows
+    assert rows[1] == "1001 Anna"
+    assert ":" in rows[0]
+    assert "No service" not in screen(phone)
+
+
+def test_offhook_plays_dial_tone_and_digits_dial_when_the_plan_completes() -> None:
+    phone, sip, _ = make_phone()
+    term = phone.terminals[0]
+    term.hook(True)
+    assert sip.last("play_tone") == ("play_tone", "dial")
+    assert screen(phone).startswith("Dial:")
+    for d in "100":
+        term.key(d)
+    assert "make_call" not in sip.names()
+    assert "stop_tone" in sip.names()
+    term.key("2")
+    assert sip.last("make_call") == ("make_call", "c1", 0, "1002")
+    assert screen(phone).startswith("Calling\n1002")
+
+
+def test_hash_sends_at_once() -> None:
+    phone, sip, _ = make_phone()
+    term = phone.terminals[0]
+    term.hook(True)
+    for d in "0812#":
+        term.key(d)
+    assert sip.last("make_call")[3] == "0812"
+
+
+def test_interdigit_timeout_sends_a_T_number() -> None:
+    phone, sip, clock = make_phone(interdigit_timeout=4.0)
+    term = phone.terminals[0]
+    term.hook(True)
+    for d in "08123":
+        term.key(d)
+    clock.advance(3.9)
+    assert "make_call" not in sip.names()
+    clock.advance(0.2)
+    assert sip.last("make_call")[3] == "08123"
+
+
+def test_number_outside_the_plan_is_refused_with_congestion() -> None:
+    phone, sip, _ = make_phone(dial_plan="[2-4]xxx")
+    term = phone.terminals[0]
+    term.hook(True)
+    term.key("9")
+    assert screen(phone).startswith("Invalid number")
+    assert sip.last("play_tone") == ("play_tone", "congestion")
+    assert "make_call" not in sip.names()
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    (486, "Busy"), (404, "Unknown number"), (480, "No answer"), (503, "Network error"),
+    (603, "Declined"), (0, "Network error"),
+])
+def test_failed_calls_show_the_reason(code: int, words: str) -> None:
+    phone, sip, _ = make_phone()
+    phone.terminals[0].dial("1002")
+    call_id = sip.last("make_call")[1]
+    phone.on_sip_event(ev.CallStateChanged(call_id, "disconnected", code, "x"))
+    assert screen(phone).startswith(words)
+
+
+def test_ringback_then_connected_then_far_end_hangs_up_with_handset_up() -> None:
+    phone, sip, clock = make_phone()
+    term = phone.terminals[0]
+    term.hook(True)
+    term.key("1")
+    term.key("0")
+    term.key("0")
+    term.key("2")
+    cid = sip.last("make_call")[1]
+    phone.on_sip_event(ev.CallStateChanged(cid, "early", 180, "Ringing"))
+    assert sip.last("play_tone") == ("play_tone", "ringback")
+    assert screen(phone).startswith("Ringing")
+    phone.on_sip_event(ev.CallStateChanged(cid, "confirmed", 200, "OK"))
+    assert sip.sent[-1] == ("stop_tone",)
+    clock.advance(65)
+    assert screen(phone).splitlines()[3].endswith("01:05")
+    assert phone.status()["calls"][0]["state"] == "connected"
+    phone.on_sip_event(ev.CallStateChanged(cid, "disconnected", 200, "Normal"))
+    assert screen(phone).startswith("Call ended")
+    assert sip.last("play_tone") == ("play_tone", "busy")
+    clock.advance(30)
+    assert screen(phone).startswith("Call ended")  # until the handset goes down
+    term.hook(False)
+    assert sip.sent[-1] == ("close_audio_path",)
+    assert screen(phone).splitlines()[1] == "1001 Anna"
+
+
+def test_early_media_replaces_local_ringback() -> None:
+    phone, sip, _ = make_phone()
+    phone.terminals[0].dial("1002")
+    cid = sip.last("make_call")[1]
+    phone.on_sip_event(ev.CallMediaChanged(cid, True))
+    phone.on_sip_event(ev.CallStateChanged(cid, "early", 183, "Session Progress"))
+    assert "play_tone" not in sip.names()
+
+
+def test_incoming_call_rings_counts_rings_and_lifting_answers() -> None:
+    phone, sip, clock = make_phone()
+    term = phone.terminals[0]
+    phone.on_sip_event(ev.IncomingCall("c9", 0, "sip:1002@pbx", "Bertil", "1002"))
+    assert sip.last("ring") == ("ring", "c9")
+    assert screen(phone) == "Incoming call\nBertil\n1002\n"
+    assert term.board.leds["line1"].state.pattern is LedPattern.FAST_BLINK
+    clock.advance(6.0)  # Swedish cadence: 1 s on, 5 s off
+    assert term.status()["rings"] == 2
+    term.hook(True)
+    assert sip.last("answer") == ("answer", "c9")
+    phone.on_sip_event(ev.CallStateChanged("c9", "confirmed", 200, "OK"))
+    assert screen(phone).startswith("Bertil\n1002")
+    term.hook(False)
+    assert sip.last("hangup") == ("hangup", "c9", 0)
+    assert phone.terminals[0].status()["ringing"] is False
+
+
+def test_cancel_rejects_an_incoming_call_busy() -> None:
+    phone, sip, _ = make_phone()
+    phone.on_sip_event(ev.IncomingCall("c9", 0, "sip:1002@pbx", "", "1002"))
+    phone.terminals[0].key("cancel")
+    assert sip.last("hangup") == ("hangup", "c9", 486)
+
+
+def test_second_incoming_call_while_busy_is_refused() -> None:
+    phone, sip, _ = make_phone()
+    phone.terminals[0].dial("1002")
+    phone.on_sip_event(ev.IncomingCall("c9", 0, "sip:1003@pbx", "", "1003"))
+    assert sip.last("hangup") == ("hangup", "c9", 486)
+    assert screen(phone).startswith("Calling")
+
+
+def test_no_answer_timeout_cancels_the_call() -> None:
+    phone, sip, clock = make_phone(no_answer_timeout=30)
+    phone.terminals[0].dial("1002")
+    cid = sip.last("make_call")[1]
+    phone.on_sip_event(ev.CallStateChanged(cid, "early", 180, "Ringing"))
+    clock.advance(30)
+    assert sip.last("hangup") == ("hangup", cid, 0)
+    assert screen(phone).startswith("No answer")
+    phone.on_sip_event(ev.CallStateChanged(cid, "disconnected", 487, "Request Terminated"))
+    assert screen(phone).startswith("No answer")
+
+
+def test_handsfree_end_screen_returns_to_idle() -> None:
+    phone, sip, clock = make_phone()
+    phone.terminals[0].dial("1002")
+    cid = sip.last("make_call")[1]
+    phone.on_sip_event(ev.CallStateChanged(cid, "disconnected", 486, "Busy Here"))
+    assert screen(phone).startswith("Busy")
+    clock.advance(3)
+    assert screen(phone).splitlines()[1] == "1001 Anna"
+    assert phone.terminals[0].status()["speaker"] is False
+
+
+def test_dtmf_in_a_connected_call() -> None:
+    phone, sip, _ = make_phone()
+    phone.terminals[0].dial("555")
+    cid = sip.last("make_call")[1]
+    phone.on_sip_event(ev.CallStateChanged(cid, "confirmed", 200, "OK"))
+    phone.terminals[0].key("1")
+    assert sip.last("send_dtmf") == ("send_dtmf", cid, "1")
+
+
+def test_registration_failure_backs_off_through_the_clock() -> None:
+    phone, sip, clock = make_phone()
+    phone.on_sip_event(ev.RegistrationChanged(0, False, 503, "Connection refused"))
+    assert "No service" in screen(phone)
+    retry_in = phone.status()["lines"][0]["next_retry_in"]
+    assert 30 <= retry_in <= 60  # first failure: 50-100 % of min(1800, 30 * 2)
+    clock.advance(retry_in - 0.5)
+    assert "register" not in sip.names()
+    clock.advance(0.5)
+    assert sip.last("register") == ("register", 0)
+    phone.on_sip_event(ev.RegistrationChanged(0, True, 200, "OK", 300))
+    assert "No service" not in screen(phone)
+
+
+def test_retry_after_from_the_registrar_wins() -> None:
+    phone, sip, clock = make_phone()
+    phone.on_sip_event(ev.RegistrationChanged(0, False, 503, "Maintenance", retry_after=120))
+    assert phone.status()["lines"][0]["next_retry_in"] == 120
+    clock.advance(119)
+    assert "register" not in sip.names()
+    clock.advance(1)
+    assert "register" in sip.names()
+
+
+def test_swedish_texts() -> None:
+    phone, sip, _ = make_phone(language="sv")
+    phone.terminals[0].dial("1002")
+    cid = sip.last("make_call")[1]
+    phone.on_sip_event(ev.CallStateChanged(cid, "disconnected", 486, "Busy Here"))
+    assert screen(phone).startswith("Upptaget")
+
+
+def test_events_for_unknown_calls_are_ignored() -> None:
+    phone, _, _ = make_phone()
+    before = screen(phone)
+    phone.on_sip_event(ev.CallStateChanged("nope", "disconnected", 200, "OK"))
+    phone.on_sip_event(ev.CallMediaChanged("nope", True))
+    assert screen(phone) == before
