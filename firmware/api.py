@@ -9,27 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
 import resource
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
-
 from board.keys import DIGITS, is_key
+from firmware.httpd import HttpError as ApiError
+from firmware.httpd import JsonServer, Request
 from firmware.phone import Phone
 from firmware.terminal import Terminal
 
 log = logging.getLogger("luren.api")
 MAX_WAIT_S = 30.0
 EngineStats = Callable[[], Awaitable[dict[str, Any]]]
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 def _rss_kb() -> int:
@@ -52,36 +45,26 @@ class ControlApi:
         self._engine_stats = engine_stats
         self._token = token
         self._clock_control = clock_control
-        self.app = web.Application(middlewares=[self._errors, self._auth],
-                                   client_max_size=64 * 1024)
-        self.app.add_routes([
-            web.get("/api/v1/status", self.status),
-            web.get("/api/v1/screen", self.screen),
-            web.get("/api/v1/leds", self.leds),
-            web.post("/api/v1/keys", self.keys),
-            web.post("/api/v1/hook", self.hook),
-            web.post("/api/v1/dial", self.dial),
-            web.post("/api/v1/clock/advance", self.advance_clock),
-        ])
+        self.server = JsonServer(before=self._auth)
+        for method, path, handler in (
+            ("GET", "/api/v1/status", self.status),
+            ("GET", "/api/v1/screen", self.screen),
+            ("GET", "/api/v1/leds", self.leds),
+            ("POST", "/api/v1/keys", self.keys),
+            ("POST", "/api/v1/hook", self.hook),
+            ("POST", "/api/v1/dial", self.dial),
+            ("POST", "/api/v1/clock/advance", self.advance_clock),
+        ):
+            self.server.route(method, path, handler)
 
-    # -- middleware --------------------------------------------------------------------
-    @web.middleware
-    async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return web.json_response({"error": exc.message}, status=exc.status)
-
-    @web.middleware
-    async def _auth(self, request: web.Request, handler: Any) -> web.StreamResponse:
+    def _auth(self, request: Request) -> None:
         if self._token:
-            given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+            given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
             if not hmac.compare_digest(given.encode(), self._token.encode()):
                 raise ApiError(401, "a valid token is required: Authorization: Bearer <token>")
-        return await handler(request)
 
     # -- helpers ------------------------------------------------------------------------
-    def _terminal(self, request: web.Request) -> Terminal:
+    def _terminal(self, request: Request) -> Terminal:
         raw = request.query.get("terminal", "0")
         if not raw.isdigit() or int(raw) >= len(self.phone.terminals):
             raise ApiError(404, f"no terminal {raw!r}; this phone has "
@@ -89,11 +72,8 @@ class ControlApi:
         return self.phone.terminals[int(raw)]
 
     @staticmethod
-    async def _body(request: web.Request) -> dict[str, Any]:
-        try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    def _body(request: Request) -> dict[str, Any]:
+        body = request.json()
         if not isinstance(body, dict):
             raise ApiError(400, "the body must be a JSON object")
         return body
@@ -104,13 +84,13 @@ class ControlApi:
                 "version": display.version}
 
     # -- handlers -----------------------------------------------------------------------
-    async def status(self, request: web.Request) -> web.Response:
+    async def status(self, request: Request) -> dict[str, Any]:
         body = self.phone.status()
         body["engine"] = await self._engine_stats()
         body["process"] = {"rss_kb": _rss_kb()}
-        return web.json_response(body)
+        return body
 
-    async def screen(self, request: web.Request) -> web.Response:
+    async def screen(self, request: Request) -> dict[str, Any]:
         """`?after=V&timeout=S` waits (long poll) until the screen's version passes V."""
         terminal = self._terminal(request)
         after = request.query.get("after")
@@ -120,7 +100,7 @@ class ControlApi:
             except ValueError:
                 raise ApiError(400, "after must be an integer and timeout a number") from None
             await self._wait_version(terminal, after_v, min(max(timeout, 0.0), MAX_WAIT_S))
-        return web.json_response(self._screen_json(terminal))
+        return self._screen_json(terminal)
 
     async def _wait_version(self, terminal: Terminal, after: int, timeout: float) -> None:
         display = terminal.board.display
@@ -139,15 +119,15 @@ class ControlApi:
         finally:
             display.listeners.remove(listener)
 
-    async def leds(self, request: web.Request) -> web.Response:
+    async def leds(self, request: Request) -> dict[str, Any]:
         terminal = self._terminal(request)
-        return web.json_response({"leds": {
+        return {"leds": {
             name: {"pattern": led.state.pattern.value, "colour": led.state.colour}
-            for name, led in terminal.board.leds.items()}})
+            for name, led in terminal.board.leds.items()}}
 
-    async def keys(self, request: web.Request) -> web.Response:
+    async def keys(self, request: Request) -> dict[str, Any]:
         terminal = self._terminal(request)
-        body = await self._body(request)
+        body = self._body(request)
         if isinstance(body.get("keys"), str) and "key" not in body:
             bad = [c for c in body["keys"] if c not in DIGITS]
             if bad or not body["keys"]:
@@ -162,32 +142,32 @@ class ControlApi:
             raise ApiError(400, 'give either "keys" (a string of digits) or "key" (a name)')
         for name in names:
             terminal.key(name)
-        return web.json_response({"ok": True, "screen": self._screen_json(terminal)})
+        return {"ok": True, "screen": self._screen_json(terminal)}
 
-    async def hook(self, request: web.Request) -> web.Response:
+    async def hook(self, request: Request) -> dict[str, Any]:
         terminal = self._terminal(request)
-        body = await self._body(request)
+        body = self._body(request)
         if not isinstance(body.get("offhook"), bool):
             raise ApiError(400, 'give {"offhook": true} or {"offhook": false}')
         terminal.hook(body["offhook"])
-        return web.json_response({"ok": True, "screen": self._screen_json(terminal)})
+        return {"ok": True, "screen": self._screen_json(terminal)}
 
-    async def dial(self, request: web.Request) -> web.Response:
+    async def dial(self, request: Request) -> dict[str, Any]:
         terminal = self._terminal(request)
-        body = await self._body(request)
+        body = self._body(request)
         number = body.get("number")
         if not isinstance(number, str) or not number or any(c not in DIGITS for c in number):
             raise ApiError(400, "number must be a non-empty string of digits, * and #")
         if not terminal.dial(number):
             raise ApiError(409, "the terminal is busy with another call")
-        return web.json_response({"ok": True, "screen": self._screen_json(terminal)})
+        return {"ok": True, "screen": self._screen_json(terminal)}
 
-    async def advance_clock(self, request: web.Request) -> web.Response:
+    async def advance_clock(self, request: Request) -> dict[str, Any]:
         if not self._clock_control:
             raise ApiError(404, "clock control is off (start the phone with --test-clock)")
-        body = await self._body(request)
+        body = self._body(request)
         seconds = body.get("seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
             raise ApiError(400, "seconds must be a number >= 0")
         ran = self.phone.clock.advance(float(seconds))
-        return web.json_response({"ok": True, "timers_run": ran})
+        return {"ok": True, "timers_run": ran}

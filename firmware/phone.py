@@ -85,6 +85,7 @@ class Phone:
     # -- SIP events ------------------------------------------------------------------------
     def on_sip_event(self, event: ev.SipEvent) -> None:
         """Entry point for every engine event (called on the controller's loop)."""
+        log.debug("SIP event %r", event)
         handler = getattr(self, f"_on_{type(event).__name__}", None)
         if handler is None:
             log.debug("unhandled SIP event %r", event)

@@ -9,9 +9,6 @@ import os
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from aiohttp import web
 
 from board.sim import sim_board
 from firmware.api import ControlApi
@@ -57,18 +54,13 @@ async def run_phone(options: RunOptions) -> int:
     phone.start()
     api = ControlApi(phone, lambda: asyncio.wrap_future(engine.stats()),
                      options.config.api.token, options.test_clock)
-    runner = web.AppRunner(api.app, access_log=None)
-    await runner.setup()
     try:
-        site = web.TCPSite(runner, options.api_host, options.api_port)
-        await site.start()
+        api_port = await api.server.start(options.api_host, options.api_port)
     except OSError as exc:
         log.error("control API cannot listen on %s:%d: %s", options.api_host, options.api_port,
                   exc.strerror)
-        await runner.cleanup()
         await loop.run_in_executor(None, engine.stop)
         return 1
-    api_port = _bound_port(site)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
@@ -76,16 +68,11 @@ async def run_phone(options: RunOptions) -> int:
     await stop.wait()
     log.info("stopping")
     phone.stop()
-    await runner.cleanup()
+    await api.server.stop()
     await loop.run_in_executor(None, engine.stop)
     with contextlib.suppress(FileNotFoundError):
         (options.data_dir / READY_FILE).unlink()
     return 0
-
-
-def _bound_port(site: web.TCPSite) -> int:
-    server: Any = site._server  # aiohttp keeps the asyncio server here
-    return int(server.sockets[0].getsockname()[1])
 
 
 def _announce(options: RunOptions, sip_port: int, api_port: int) -> None:

@@ -95,6 +95,8 @@ class Terminal:
     # -- SIP events ----------------------------------------------------------------------
     def incoming(self, call: Call) -> None:
         if self.alerting is not None or (self.call is not None and not self.call.ended):
+            log.info("refusing call %s from %s: busy with %s", call.id, call.number,
+                     (self.alerting or self.call).state.value)
             self.phone.engine.hangup(call.id, REJECT_CODE)  # no call waiting yet: busy
             call.end(EndReason.MISSED, self.now())
             return

@@ -378,6 +378,7 @@ class SipEngine:
             "media_ports": self._ep.mediaActivePorts(),
             "earpiece_file": str(self._media.earpiece_file or ""),
             "tone": self._media.tone,
+            "tone_started_at": self._media.tone_started_at,
             "sip_port": self.sip_port,
         }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from pathlib import Path
 
 import pjsua2 as pj
@@ -48,6 +49,7 @@ class TerminalMedia:
         self._earpiece: pj.AudioMediaRecorder | None = None
         self.earpiece_file: Path | None = None
         self.tone: str | None = None
+        self.tone_started_at = 0.0  # time.monotonic() when the current tone started
         self._calls: dict[str, pj.AudioMedia] = {}
 
     def _make_mic(self, tone_hz: int, path: str) -> pj.AudioMedia | None:
@@ -113,7 +115,7 @@ class TerminalMedia:
     def play_tone(self, name: str, segments: list[ToneSegment]) -> None:
         self._tones.stop()
         self._tones.play(_tone_descs(segments), True)
-        self.tone = name
+        self.tone, self.tone_started_at = name, time.monotonic()
 
     def stop_tone(self) -> None:
         if self.tone is not None:
