@@ -105,6 +105,8 @@ class Phone:
             reg.succeeded(event.code, event.reason)
             log.info("line %d registered (%d %s, expires %d s)", event.line + 1, event.code,
                      event.reason, event.expires)
+        elif event.code // 100 == 2:
+            log.info("line %d unregistered", event.line + 1)  # our own un-REGISTER
         elif reg.enabled:
             delay = reg.failed(event.code, event.reason, self.clock.now(), event.retry_after)
             log.warning("line %d not registered: %d %s; retrying in %.0f s", event.line + 1,

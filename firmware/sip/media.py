@@ -34,13 +34,20 @@ def _tone_descs(segments: list[ToneSegment], volume: int = 0) -> pj.ToneDescVect
     return descs
 
 
+def _next_session(folder: Path | None) -> int:
+    """One past the highest earpiece-NNNN.wav already there, so a restart overwrites nothing."""
+    numbers = [int(p.stem.rsplit("-", 1)[1]) for p in (folder.glob("earpiece-*.wav") if folder
+               else []) if p.stem.rsplit("-", 1)[1].isdigit()]
+    return max(numbers, default=0) + 1
+
+
 class TerminalMedia:
     """One terminal's audio ends and the calls currently connected to them."""
 
     def __init__(self, recordings_dir: Path | None, mic_tone_hz: int = 0, mic_file: str = "",
                  clock_rate: int = 16000) -> None:
         self._dir = recordings_dir
-        self._session = itertools.count(1)
+        self._session = itertools.count(_next_session(recordings_dir))
         self._rate = clock_rate
         self._mic_obj: object | None = None
         self.mic: pj.AudioMedia | None = self._make_mic(mic_tone_hz, mic_file)

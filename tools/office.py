@@ -1,0 +1,443 @@
+"""The simulated office: a local PBX and two desk phones, started and stopped with one command.
+
+`luren office` runs, all on 127.0.0.1:
+
+- Kamailio on a free port with the users 1001 (Anna Andersson) and 1002 (Bertil Berg), each
+  with a password made up for this run;
+- phone 1001, whose microphone is a 700 Hz tone, driven by a person through the front panel;
+- phone 1002, whose microphone is a Swedish sentence spoken by espeak-ng, and a robot that lifts
+  its handset after `answer_after_rings` rings and puts it back when the call has ended.
+
+Where everything is goes to `<office dir>/office.json` (written atomically once every phone is
+registered, removed at exit); see docs/office.md for its format. Ctrl-C or SIGTERM stops the
+robot, both phones and Kamailio, by PID; so does a failed start, after printing why.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from firmware.storage import atomic_write_json
+from firmware.texts import text
+from tools.pbx.kamailio import Kamailio, KamailioError
+from tools.pbx.ports import free_port
+from tools.pbx.process import log_tail
+from tools.phoneproc import ApiError, LineSpec, PhoneClient, PhoneProcess, phone_config
+
+log = logging.getLogger("luren.office")
+
+OFFICE_FILE = "office.json"
+OFFICE_FILE_VERSION = 1
+LANGUAGE = "sv"
+ANNA = ("1001", "Anna Andersson")
+BERTIL = ("1002", "Bertil Berg")
+ANNA_TONE_HZ = 700
+FALLBACK_TONE_HZ = 1000
+VOICE_TEXT = "Hej, det här är Bertil på anknytning 1002."
+VOICE_FILE = "media/bertil-sv.wav"
+REGISTER_TIMEOUT_S = 20.0
+ROBOT_POLL_S = 0.1  # the robot's status poll: 10 Hz at most
+ROBOT_ERROR_BACKOFF_S = 1.0
+SUPERVISE_S = 0.5
+_ACTIVE_CALL_ROW = re.compile(
+    "^(" + "|".join(re.escape(text("connected", lang)) for lang in ("sv", "en"))
+    + r") +\d+:\d\d(:\d\d)?$")
+
+
+class OfficeError(RuntimeError):
+    """The office could not start; the message says what failed and shows the log tail."""
+
+
+class _Terminate(Exception):
+    """SIGTERM arrived: stop like Ctrl-C."""
+
+
+# -- the microphone of 1002 ----------------------------------------------------------------------
+def make_voice(path: Path, sentence: str = VOICE_TEXT) -> Path | None:
+    """Speak `sentence` with espeak-ng (Swedish) into a 16 kHz mono 16-bit WAV at `path`.
+
+    Returns `path`, or None (with a warning logged) when espeak-ng is missing or fails.
+    """
+    espeak = shutil.which("espeak-ng")
+    if espeak is None:
+        log.warning("espeak-ng is not installed: phone 1002 speaks a %d Hz tone instead",
+                    FALLBACK_TONE_HZ)
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = path.with_name(path.stem + "-espeak.wav")
+    try:
+        _check_call([espeak, "-v", "sv", "-w", str(raw), sentence])
+        _to_16k_mono(raw, path)
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("espeak-ng could not make the voice (%s): phone 1002 speaks a %d Hz tone "
+                    "instead", exc, FALLBACK_TONE_HZ)
+        return None
+    return path
+
+
+def _to_16k_mono(raw: Path, path: Path) -> None:
+    """Resample with sox (and add a second of silence so the loop has a pause)."""
+    sox = shutil.which("sox")
+    if sox is None:
+        log.warning("sox is not installed: using espeak-ng's WAV as it is")
+        raw.replace(path)
+        return
+    _check_call([sox, str(raw), "-r", "16000", "-c", "1", "-b", "16", str(path), "pad", "0", "1"])
+    raw.unlink()
+
+
+def _check_call(argv: list[str]) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    if result.returncode != 0:
+        raise subprocess.SubprocessError(
+            f"{Path(argv[0]).name} exited with {result.returncode}: {result.stderr.strip()}")
+
+
+# -- the robot that answers 1002 -------------------------------------------------------------------
+def shows_active_call(rows: list[str]) -> bool:
+    """Whether a screen shows a connected call (its "Samtal  00:12" row)."""
+    return any(_ACTIVE_CALL_ROW.match(row.strip()) for row in rows)
+
+
+def robot_action(status: dict[str, Any], rows: list[str], answer_after_rings: int,
+                 answered: bool) -> str | None:
+    """What the answering robot does now: "answer", "hang_up" or None.
+
+    It answers (lifts the handset) once an on-hook phone has rung `answer_after_rings` times
+    (0 = never), and hangs up a handset it lifted once no SIP call is left and the screen no
+    longer shows one.
+    """
+    terminal = status["terminals"][0]
+    if terminal["hook"] == "onhook":
+        ring_enough = terminal["ringing"] and terminal["rings"] >= answer_after_rings
+        return "answer" if answer_after_rings > 0 and ring_enough else None
+    if answered and not status["calls"] and not shows_active_call(rows):
+        return "hang_up"
+    return None
+
+
+class AnsweringRobot:
+    """Answers a phone after N rings and hangs up after the call, in a thread of its own."""
+
+    def __init__(self, client: PhoneClient, answer_after_rings: int) -> None:
+        self.client = client
+        self.answer_after_rings = answer_after_rings
+        self.answered = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="answering-robot", daemon=True)
+        self._failing = False
+
+    def start(self) -> AnsweringRobot:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=15)
+
+    def _run(self) -> None:
+        pause = ROBOT_POLL_S
+        while not self._stop.wait(pause):
+            try:
+                self.step()
+                pause, self._failing = ROBOT_POLL_S, False
+            except (ApiError, OSError, ValueError, KeyError, IndexError) as exc:
+                if not self._failing:
+                    log.warning("answering robot: %s %s (retrying)", self.client.base_url, exc)
+                pause, self._failing = ROBOT_ERROR_BACKOFF_S, True
+
+    def step(self) -> None:
+        """One look at the phone and at most one action."""
+        status = self.client.request("GET", "/api/v1/status", timeout=5)
+        offhook = status["terminals"][0]["hook"] == "offhook"
+        if not offhook:
+            self.answered = False
+        rows = self.client.screen() if offhook and self.answered else []
+        action = robot_action(status, rows, self.answer_after_rings, self.answered)
+        if action == "answer":
+            log.info("answering robot: lifting the handset of %s", self.client.base_url)
+            self.client.hook(True)
+            self.answered = True
+        elif action == "hang_up":
+            log.info("answering robot: the call ended, putting the handset back")
+            self.client.hook(False)
+            self.answered = False
+
+
+# -- the office ----------------------------------------------------------------------------------
+@dataclass
+class OfficePhone:
+    user: str
+    name: str
+    process: PhoneProcess
+    mic: str  # what its microphone plays, for people
+
+    @property
+    def workdir(self) -> Path:
+        return self.process.workdir
+
+
+class Office:
+    """The PBX, the two phones and the robot, under one directory."""
+
+    def __init__(self, root: Path, answer_after_rings: int = 2) -> None:
+        self.root = Path(root).resolve()
+        self.answer_after_rings = answer_after_rings
+        self.passwords = {user: secrets.token_urlsafe(12) for user, _ in (ANNA, BERTIL)}
+        self.pbx: Kamailio | None = None
+        self.phones: list[OfficePhone] = []
+        self.robot: AnsweringRobot | None = None
+
+    @property
+    def info_path(self) -> Path:
+        return self.root / OFFICE_FILE
+
+    def phone(self, user: str) -> OfficePhone:
+        return next(p for p in self.phones if p.user == user)
+
+    # -- start ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start everything and wait until both phones are registered; OfficeError if not.
+
+        On failure, what did start is left running: call `stop()` (always, in a finally).
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.info_path.unlink(missing_ok=True)
+        self._start_pbx()
+        voice = make_voice(self.root / VOICE_FILE)
+        self._start_phone(ANNA, f"{ANNA_TONE_HZ} Hz tone", mic_tone_hz=ANNA_TONE_HZ)
+        if voice is not None:
+            self._start_phone(BERTIL, f"Swedish voice ({voice})", mic_file=str(voice))
+        else:
+            self._start_phone(BERTIL, f"{FALLBACK_TONE_HZ} Hz tone",
+                              mic_tone_hz=FALLBACK_TONE_HZ)
+        for phone in self.phones:
+            self._wait_registered(phone)
+        self.robot = AnsweringRobot(PhoneClient(self.phone(BERTIL[0]).process.base_url),
+                                    self.answer_after_rings).start()
+        atomic_write_json(self.info_path, self.describe())
+
+    def _start_pbx(self) -> None:
+        try:
+            self.pbx = Kamailio(self.root / "pbx", self.passwords, port=free_port())
+        except ValueError as exc:  # e.g. a data dir too long for Kamailio's control socket
+            raise OfficeError(f"cannot set up Kamailio: {exc}") from None
+        try:
+            self.pbx.start()
+        except (KamailioError, OSError) as exc:
+            raise OfficeError(f"Kamailio did not start: {exc}") from None
+        log.info("Kamailio listening on %s", self.pbx.address)
+
+    def _start_phone(self, who: tuple[str, str], mic: str, **sim: Any) -> None:
+        assert self.pbx is not None
+        user, name = who
+        line = LineSpec(user=user, password=self.passwords[user], registrar=self.pbx.address,
+                        display_name=name)
+        config = phone_config([line], language=LANGUAGE, **sim)
+        process = PhoneProcess(self.root / f"phone-{user}", config)
+        self.phones.append(OfficePhone(user, name, process, mic))
+        try:
+            process.start()
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            raise OfficeError(f"phone {user} did not start: {exc}\n"
+                              f"--- {process.process.log_path} (tail) ---\n"
+                              f"{process.log_tail()}") from None
+        log.info("phone %s started: control API on %s", user, process.base_url)
+
+    def _wait_registered(self, phone: OfficePhone) -> None:
+        assert self.pbx is not None
+        try:
+            phone.process.wait_status(lambda s: all(line["registered"] for line in s["lines"]),
+                                      REGISTER_TIMEOUT_S, f"phone {phone.user} to register")
+        except (TimeoutError, ApiError, OSError) as exc:
+            raise OfficeError(f"phone {phone.user} did not register with Kamailio: {exc}\n"
+                              f"--- {phone.process.process.log_path} (tail) ---\n"
+                              f"{phone.process.log_tail()}\n"
+                              f"--- {self.pbx.log_path} (tail) ---\n"
+                              f"{log_tail(self.pbx.log_path, 20)}") from None
+
+    # -- while running -------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """The content of office.json (docs/office.md)."""
+        assert self.pbx is not None
+        return {
+            "version": OFFICE_FILE_VERSION,
+            "pid": os.getpid(),
+            "dir": str(self.root),
+            "log": str(self.root / "office.log"),
+            "answer_after_rings": self.answer_after_rings,
+            "pbx": {"host": "127.0.0.1", "port": self.pbx.port, "pids": self.pbx.pids(),
+                    "log": str(self.pbx.log_path)},
+            "phones": {phone.user: self._describe_phone(phone) for phone in self.phones},
+        }
+
+    @staticmethod
+    def _describe_phone(phone: OfficePhone) -> dict[str, Any]:
+        process = phone.process
+        return {"name": phone.name, "api": process.base_url, "sip_port": process.sip_port,
+                "pid": process.pid, "workdir": str(process.workdir),
+                "data_dir": str(process.data_dir), "config": str(process.config_path),
+                "log": str(process.process.log_path),
+                "recordings": str(process.data_dir / "audio"), "mic": phone.mic}
+
+    def failure(self) -> str | None:
+        """What has died unexpectedly, with its log tail; None while all is well."""
+        if self.pbx is not None and self.pbx.pid is None:
+            return (f"Kamailio exited; {self.pbx.log_path} (tail):\n"
+                    f"{log_tail(self.pbx.log_path, 20)}")
+        for phone in self.phones:
+            if not phone.process.process.running():
+                return (f"phone {phone.user} exited with {phone.process.process.returncode()}; "
+                        f"{phone.process.process.log_path} (tail):\n{phone.process.log_tail()}")
+        return None
+
+    # -- stop ----------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Stop the robot, the phones and Kamailio (by PID, process groups); idempotent."""
+        if self.robot is not None:
+            self.robot.stop()
+            self.robot = None
+        for phone in reversed(self.phones):
+            phone.process.stop()
+        if self.pbx is not None:
+            self.pbx.stop()
+        self.info_path.unlink(missing_ok=True)
+
+
+# -- the command ---------------------------------------------------------------------------------
+def banner(office: Office, temporary: bool, panel: bool) -> str:
+    """What a person needs to know to use the office, and where its files are."""
+    info = office.describe()
+    kept = "removed at exit" if temporary else "kept at exit"
+    lines = [f"Luren simulated office in {office.root} ({kept})",
+             f"  PBX   Kamailio on 127.0.0.1:{info['pbx']['port']}  log {info['pbx']['log']}"]
+    for phone in office.phones:
+        about = info["phones"][phone.user]
+        lines += [f"  {phone.user}  {phone.name:<15} API {about['api']}  mic: {phone.mic}",
+                  f"        log {about['log']}",
+                  f"        recordings {about['recordings']}/earpiece-*.wav"]
+    rings = office.answer_after_rings
+    lines += [f"  1002 answers after {rings} ring(s)." if rings else "  1002 never answers.",
+              f"  Where everything is: {office.info_path}",
+              f"  A front panel for any phone: {sys.executable} -m tools.frontpanel <API URL>"]
+    if panel:
+        lines.append("The front panel of 1001 follows: Space lifts the handset, dial 1002, "
+                     "Space again hangs up; q quits the office.")
+    else:
+        lines.append("Ctrl-C stops everything.")
+    return "\n".join(lines)
+
+
+def run_office(data_dir: Path | None, answer_after_rings: int, panel: bool) -> int:
+    """Run the simulated office until Ctrl-C/SIGTERM (or `q` in the panel); returns 0.
+
+    `data_dir=None` uses a temporary folder removed at exit; a given one is kept, with its
+    logs and recordings. Returns 1 when the office cannot start or a part of it dies.
+    """
+    if answer_after_rings < 0:
+        print("luren office: --answer-after-rings must be 0 or more", file=sys.stderr)
+        return 2
+    temporary = data_dir is None
+    root = Path(tempfile.mkdtemp(prefix="luren-office-")) if data_dir is None else data_dir
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"luren office: cannot use {root} for the office's files: {exc}", file=sys.stderr)
+        return 2
+    office = Office(root, answer_after_rings)
+    previous = _stop_on_signals()
+    try:
+        with _office_logging(office.root / "office.log", console=not panel):
+            return _run(office, temporary, panel)
+    except (KeyboardInterrupt, _Terminate):
+        return 0
+    finally:
+        _stop_quietly(office)
+        if temporary:
+            shutil.rmtree(root, ignore_errors=True)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run(office: Office, temporary: bool, panel: bool) -> int:
+    print("luren office: starting Kamailio and phones 1001 and 1002 ...", flush=True)
+    try:
+        office.start()
+    except (OfficeError, OSError) as exc:
+        print(f"luren office: could not start the office: {exc}", file=sys.stderr)
+        return 1
+    print(banner(office, temporary, panel), flush=True)
+    if panel:
+        from tools.frontpanel import run_panel  # curses only when there is a panel
+
+        anna = office.phone(ANNA[0])
+        run_panel(PhoneClient(anna.process.base_url), f"{anna.user} {anna.name}")
+        return 0
+    return _supervise(office)
+
+
+def _supervise(office: Office) -> int:
+    """Wait for Ctrl-C/SIGTERM; return 1 if a part of the office dies meanwhile."""
+    while True:
+        problem = office.failure()
+        if problem is not None:
+            print(f"luren office: {problem}", file=sys.stderr)
+            return 1
+        time.sleep(SUPERVISE_S)
+
+
+def _stop_quietly(office: Office) -> None:
+    """Stop everything; a second Ctrl-C or SIGTERM must not leave processes behind."""
+    old_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        print("luren office: stopping ...", flush=True)
+        office.stop()
+        print("luren office: stopped", flush=True)
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def _stop_on_signals() -> dict[int, Any]:
+    """SIGTERM stops the office like Ctrl-C; SIGINT works even if the shell ignored it."""
+    def on_term(signum: int, frame: object) -> None:
+        raise _Terminate()
+    return {signal.SIGINT: signal.signal(signal.SIGINT, signal.default_int_handler),
+            signal.SIGTERM: signal.signal(signal.SIGTERM, on_term)}
+
+
+@contextlib.contextmanager
+def _office_logging(path: Path, console: bool) -> Iterator[None]:
+    """Log to `path` too; with `console=False` (the panel owns the terminal) only there."""
+    root = logging.getLogger()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    hidden = [] if console else [h for h in root.handlers if type(h) is logging.StreamHandler]
+    for handler in hidden:
+        root.removeHandler(handler)
+    root.addHandler(to_file)
+    try:
+        yield
+    finally:
+        root.removeHandler(to_file)
+        to_file.close()
+        for handler in hidden:
+            root.addHandler(handler)
