@@ -74,7 +74,7 @@ def test_garbage_on_the_sip_port(pbx: Kamailio, make_phone: PhoneFactory) -> Non
 
 def test_sipp_load_then_normal_calls(pbx: Kamailio, make_phone: PhoneFactory,
                                      make_baresip, tmp_path: Path) -> None:
-    phone = make_phone("1001", pbx.port, auto_answer=True, log_level="debug")
+    phone = make_phone("1001", pbx.port, auto_answer=True)
     wait_registered(phone)
     far = make_baresip("1002", auto_answer=True)
     # one ordinary call first, so the baseline includes everything a call allocates once

@@ -289,3 +289,12 @@ def test_events_for_unknown_calls_are_ignored() -> None:
     phone.on_sip_event(ev.CallStateChanged("nope", "disconnected", 200, "OK"))
     phone.on_sip_event(ev.CallMediaChanged("nope", True))
     assert screen(phone) == before
+
+
+def test_our_own_unregistration_is_not_a_failure() -> None:
+    phone, sip, clock = make_phone()
+    phone.on_sip_event(ev.RegistrationChanged(0, False, 200, "OK", 0))
+    assert phone.status()["lines"][0]["next_retry_in"] is None
+    assert phone.status()["lines"][0]["failures"] == 0
+    clock.advance(3600)
+    assert "register" not in sip.names()

@@ -1,0 +1,76 @@
+"""Free loopback ports for test peers (SIP servers and user agents).
+
+SIP peers listen on the same port number for UDP and TCP, so a port is only
+handed out when both protocols can bind it on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+_HOST = "127.0.0.1"
+_lock = threading.Lock()
+_handed_out: set[int] = set()
+
+
+def free_port() -> int:
+    """Return a port that is free for both UDP and TCP on 127.0.0.1.
+
+    The same port is never returned twice within one process. The port is
+    released before returning, so bind it soon: another program could take it.
+    """
+    with _lock:
+        for _ in range(200):
+            port = _candidate()
+            if _usable(port):
+                _handed_out.add(port)
+                return port
+    raise RuntimeError("no port free for both UDP and TCP on 127.0.0.1")
+
+
+def free_port_range(count: int) -> int:
+    """Return the first of `count` consecutive ports free for UDP and TCP on 127.0.0.1.
+
+    For programs that bind a base port plus fixed offsets (SIPp media: base
+    and base+2). None of the ports is handed out again within this process.
+    """
+    with _lock:
+        for _ in range(200):
+            base = _candidate()
+            ports = range(base, base + count)
+            if base + count <= 65536 and all(_usable(port) for port in ports):
+                _handed_out.update(ports)
+                return base
+    raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
+
+
+def _usable(port: int) -> bool:
+    """Not handed out yet, and both UDP and TCP can bind it on loopback."""
+    return port not in _handed_out and _udp_free(port) and _tcp_free(port)
+
+
+def _tcp_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        try:
+            tcp.bind((_HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _candidate() -> int:
+    """Let the kernel pick a free TCP port on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+        tcp.bind((_HOST, 0))
+        return int(tcp.getsockname()[1])
+
+
+def _udp_free(port: int) -> bool:
+    """True if UDP `port` can be bound on loopback (TCP was checked already)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        try:
+            udp.bind((_HOST, port))
+        except OSError:
+            return False
+    return True
