@@ -35,6 +35,7 @@ from firmware.sip.uri import host_port, parse_party, retry_after_seconds
 log = logging.getLogger("luren.sip")
 EventSink = Callable[[ev.SipEvent], None]
 PUMP_MS = 10
+FLOOD_HOLD_S = 1.0  # how long a call refused for arriving in a flood holds its call slot
 
 _INV_STATES = {
     pj.PJSIP_INV_STATE_CALLING: "calling",
@@ -109,6 +110,7 @@ class SipEngine:
         self._calls: dict[str, _Call] = {}
         self._ended: list[_Call] = []
         self._recent_incoming: collections.deque[float] = collections.deque()
+        self._tarpit: dict[str, tuple[_Call, float, int]] = {}
         self._ep: pj.Endpoint | None = None
         self._media: TerminalMedia | None = None
         self._log_writer = _LogWriter()
@@ -222,6 +224,8 @@ class SipEngine:
             command()
         assert self._ep is not None
         self._ep.libHandleEvents(PUMP_MS)
+        if self._tarpit:
+            self._release_tarpit()
         if self._ended:
             self._ended.clear()  # dropped only after their last callback returned
 
@@ -304,7 +308,7 @@ class SipEngine:
         try:
             ep.hangupAllCalls()
             deadline = time.monotonic() + 3.0
-            while self._calls and time.monotonic() < deadline:
+            while (self._calls or self._tarpit) and time.monotonic() < deadline:
                 ep.libHandleEvents(PUMP_MS)
                 self._ended.clear()
             for account in self._accounts:
@@ -323,6 +327,7 @@ class SipEngine:
             self._media.close()
         self._media = None
         self._calls.clear()
+        self._tarpit.clear()
         self._ended.clear()
         self._accounts.clear()
         gc.collect()  # every pjsua2 Call/Account must be gone before libDestroy
@@ -406,12 +411,15 @@ class SipEngine:
     def _on_incoming(self, account: _Account, prm: pj.OnIncomingCallParam) -> None:
         call_id = self.new_call_id()
         call = _Call(self, account, call_id, prm.callId)
-        reject = self._admission(prm.callId)
-        if reject:
-            self._ended.append(call)
-            op = pj.CallOpParam()
-            op.statusCode = reject
-            call.hangup(op)
+        code, hold = self._admission()
+        if code and hold:
+            # Flood: keep the call (and so one of pjsua's call slots) unanswered for a while
+            # before refusing it. With every slot held, pjsua answers further INVITEs 486
+            # itself, before it opens RTP sockets: the socket pool cannot run dry.
+            self._tarpit[call_id] = (call, time.monotonic() + hold, code)
+            return
+        if code:
+            self._refuse(call, code)
             return
         self._calls[call_id] = call
         info = call.getInfo()
@@ -419,25 +427,44 @@ class SipEngine:
         self._emit(ev.IncomingCall(call_id, account.line, info.remoteUri, party.name,
                                    party.number))
 
-    def _admission(self, pj_call_id: int) -> int:
-        """0 to admit a new incoming call, else the status code to refuse it with."""
+    def _refuse(self, call: _Call, code: int) -> None:
+        self._ended.append(call)
+        op = pj.CallOpParam()
+        op.statusCode = code
+        try:
+            call.hangup(op)
+        except pj.Error as exc:  # the caller may have given up already
+            log.debug("refusing %s: %s", call.call_id, exc.info())
+
+    def _admission(self) -> tuple[int, float]:
+        """(0, 0) admits a new incoming call; else (status code, seconds to hold it first)."""
         now = time.monotonic()
         recent = self._recent_incoming
         while recent and now - recent[0] > 1.0:
             recent.popleft()
-        if len(self._calls) >= self._cfg.device.max_calls:
-            return 486
-        if len(recent) >= self._cfg.sip.max_incoming_calls_per_second:
-            log.warning("incoming calls arrive faster than %d/s; refusing with 503",
-                        self._cfg.sip.max_incoming_calls_per_second)
-            return 503
         recent.append(now)
-        return 0
+        limit = self._cfg.sip.max_incoming_calls_per_second
+        if len(recent) > limit:
+            if len(recent) == limit + 1:
+                log.warning("incoming calls arrive faster than %d/s: refusing with 503", limit)
+            return 503, FLOOD_HOLD_S
+        if len(self._calls) >= self._cfg.device.max_calls:
+            return 486, 0.0
+        return 0, 0.0
+
+    def _release_tarpit(self) -> None:
+        now = time.monotonic()
+        for call_id, (call, due, code) in list(self._tarpit.items()):
+            if due <= now:
+                del self._tarpit[call_id]
+                self._refuse(call, code)
 
     def _on_call_state(self, call: _Call) -> None:
         info = call.getInfo()
         state = _INV_STATES.get(info.state, "unknown")
         if state == "disconnected":
+            if self._tarpit.pop(call.call_id, None) is not None:
+                self._ended.append(call)
             self._terminal().disconnect_call(call.call_id)
             if self._calls.pop(call.call_id, None) is not None:
                 self._ended.append(call)
