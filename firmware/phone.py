@@ -139,6 +139,8 @@ class Phone:
             return  # a call the engine refused on its own (admission control)
         terminal = self._owner(call)
         if terminal is not None:
+            if event.remote_name and not call.remote_name:
+                call.remote_name = event.remote_name
             terminal.call_state(call, event.state, event.code)
         if event.state == "disconnected":
             self.calls.pop(event.call_id, None)

@@ -470,8 +470,9 @@ class SipEngine:
                 self._ended.append(call)
         if state in ("incoming", "unknown"):
             return
+        name = parse_party(info.remoteContact).name or parse_party(info.remoteUri).name
         self._emit(ev.CallStateChanged(call.call_id, state, info.lastStatusCode,
-                                       info.lastReason, info.remoteUri))
+                                       info.lastReason, info.remoteUri, name))
 
     def _on_call_media(self, call: _Call) -> None:
         info = call.getInfo()

@@ -50,6 +50,7 @@ class CallStateChanged:
     code: int
     reason: str
     remote_uri: str = ""
+    remote_name: str = ""  # the far end's display name, when its messages carry one
 
 
 @dataclass(frozen=True)

@@ -298,3 +298,12 @@ def test_our_own_unregistration_is_not_a_failure() -> None:
     assert phone.status()["lines"][0]["failures"] == 0
     clock.advance(3600)
     assert "register" not in sip.names()
+
+
+def test_the_callee_name_is_shown_once_known() -> None:
+    phone, sip, _ = make_phone()
+    phone.terminals[0].dial("1002")
+    cid = sip.last("make_call")[1]
+    phone.on_sip_event(ev.CallStateChanged(cid, "confirmed", 200, "OK", "sip:1002@pbx",
+                                           "Bertil Berg"))
+    assert screen(phone).startswith("Bertil Berg\n1002")
