@@ -1,0 +1,1 @@
+"""GPIO backends: one file each (RPi.GPIO, libgpiod, simulated) behind `GpioBackend`."""
