@@ -25,8 +25,9 @@ esac
 #   espeak-ng sox: spoken test audio and conversions;  alsa-utils libasound2-dev gcc: pyalsaaudio
 #   python3-venv python3-dev: the virtual environment and C headers for pyalsaaudio
 #   tmux: drives the terminal front panel in its tests
+#   iproute2 util-linux: private network namespaces (ip, unshare) for the SIP torture test
 PACKAGES="kamailio kamailio-utils-modules kamailio-presence-modules sip-tester baresip-core
-espeak-ng sox alsa-utils libasound2-dev gcc tmux"
+espeak-ng sox alsa-utils libasound2-dev gcc tmux iproute2 util-linux"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"
