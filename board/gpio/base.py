@@ -46,5 +46,5 @@ class GpioBackend(ABC):
     def watch(self, pin: int, callback: EdgeCallback) -> None:
         """Call `callback(pin, level)` (through `dispatch`) on every edge of input `pin`."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (optional: a backend without resources keeps it)
         """Release every pin."""
