@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run one phone",
                          description="Run one phone: registers its lines, serves the control "
                                      "API, and runs until SIGINT/SIGTERM.")
-    run.add_argument("--board", default="sim", choices=["sim"],
-                     help="board profile (only the simulated board so far)")
+    run.add_argument("--board", default="sim", metavar="PROFILE",
+                     help="board profile: a name (sim, rpi-deskphone, rpi-deskphone-oled, "
+                          "rpi-deskphone-mcu) or a .toml file; see docs/boards.md")
     run.add_argument("--config", type=Path, required=True, help="the phone's TOML config")
     run.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                      help=f"where the phone keeps its state (default {DEFAULT_DATA_DIR})")
@@ -71,16 +72,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from board.profile import ProfileError, load_profile
     from firmware.runtime import RunOptions, run_phone  # pjsua2 loads only when running
 
     config = load_config(args.config)
+    try:
+        board = load_profile(args.board)
+    except ProfileError as exc:
+        print(f"luren: invalid board profile, nothing was changed:\n{exc}", file=sys.stderr)
+        return 2
     host, port = args.api or _host_port(config.api.listen)
     if not _is_loopback(host) and not config.api.token:
         print(f"luren: the control API on {host} needs api.token in the config "
               "(refusing to serve an open API beyond loopback)", file=sys.stderr)
         return 2
     options = RunOptions(config=config, data_dir=args.data_dir, api_host=host, api_port=port,
-                         board=args.board, test_clock=args.test_clock)
+                         board=board, test_clock=args.test_clock)
     return asyncio.run(run_phone(options))
 
 

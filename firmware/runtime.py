@@ -10,7 +10,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from board.sim import sim_board
+from board.profile import BoardProfile, WiredBoard, build_board, load_profile
 from firmware.api import ControlApi
 from firmware.clock import Clock
 from firmware.config import PhoneConfig
@@ -29,7 +29,7 @@ class RunOptions:
     data_dir: Path
     api_host: str
     api_port: int
-    board: str = "sim"
+    board: BoardProfile | None = None  # None: the simulated board
     test_clock: bool = False
 
 
@@ -43,8 +43,13 @@ async def run_phone(options: RunOptions) -> int:
     def sink(event: ev.SipEvent) -> None:
         loop.call_soon_threadsafe(phone_box[0].on_sip_event, event)
 
+    try:
+        board = _build_board(options.board, clock, loop)
+    except (OSError, RuntimeError, ValueError) as exc:
+        log.error("the board cannot start: %s", exc)
+        return 1
     engine = SipEngine(options.config, sink, options.data_dir)
-    phone = Phone(options.config, clock, engine, [sim_board()])
+    phone = Phone(options.config, clock, engine, [board])
     phone_box.append(phone)
     try:
         await loop.run_in_executor(None, engine.start)
@@ -70,9 +75,16 @@ async def run_phone(options: RunOptions) -> int:
     phone.stop()
     await api.server.stop()
     await loop.run_in_executor(None, engine.stop)
+    board.close()
     with contextlib.suppress(FileNotFoundError):
         (options.data_dir / READY_FILE).unlink()
     return 0
+
+
+def _build_board(profile: BoardProfile | None, clock: Clock,
+                 loop: asyncio.AbstractEventLoop) -> WiredBoard:
+    """The board the profile describes; its parts report on the controller's loop."""
+    return build_board(profile or load_profile("sim"), clock, loop.call_soon_threadsafe)
 
 
 def _announce(options: RunOptions, sip_port: int, api_port: int) -> None:

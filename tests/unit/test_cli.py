@@ -53,3 +53,25 @@ def test_default_config_checks_clean(tmp_path: Path, capsys: pytest.CaptureFixtu
     config = tmp_path / "default.toml"
     config.write_text(capsys.readouterr().out)
     assert main(["config", "check", str(config)]) == 0
+
+
+def test_unknown_board_profile_is_refused(tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "phone.toml"
+    config.write_text('[[lines]]\nuser = "1001"\nregistrar = "pbx"\n')
+    code = main(["run", "--config", str(config), "--data-dir", str(tmp_path / "d"),
+                 "--board", "no-such-board"])
+    assert code == 2
+    assert "no-such-board" in capsys.readouterr().err
+
+
+def test_a_board_whose_hardware_is_missing_names_the_part(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    config = tmp_path / "phone.toml"
+    config.write_text('[[lines]]\nuser = "1001"\nregistrar = "pbx"\n')
+    code = main(["run", "--config", str(config), "--data-dir", str(tmp_path / "d"),
+                 "--board", "rpi-deskphone", "--api", "127.0.0.1:0"])
+    assert code == 1
+    message = caplog.text
+    assert "the board cannot start" in message
+    assert "RPi.GPIO" in message or "/dev/i2c" in message
