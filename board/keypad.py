@@ -60,6 +60,7 @@ class KeyTiming:
     repeat_delay: float = 0.500
     repeat_interval: float = 0.100
     scan_interval: float = 0.005
+    held_interval: float = 0.020  # keys down and steady: enough for long press and repeat
     stuck_after: float = 30.0
     stuck_poll: float = 0.050
 
@@ -84,8 +85,13 @@ class _Key:
 
     @property
     def busy(self) -> bool:
-        """Down or changing, and not written off as stuck: needs fast scanning."""
+        """Down or changing, and not written off as stuck: needs scanning."""
         return self.active and not self.stuck
+
+    @property
+    def changing(self) -> bool:
+        """The contact differs from the reported state: debouncing needs fast scanning."""
+        return self.raw != self.down
 
 
 class _Mode(enum.Enum):
@@ -219,8 +225,10 @@ class Keypad:
 
     def _plan_next(self, ambiguous: bool) -> None:
         keys = self._keys.values()
-        if ambiguous or any(key.busy for key in keys):
+        if ambiguous or any(key.changing for key in keys):
             self._schedule(_Mode.SCAN, self.timing.scan_interval)
+        elif any(key.busy for key in keys):
+            self._schedule(_Mode.SCAN, self.timing.held_interval)
         elif any(key.active for key in keys):
             self._schedule(_Mode.POLL, self.timing.stuck_poll)
         else:

@@ -134,11 +134,14 @@ def test_scanning_stops_once_everything_is_released(rig: Rig) -> None:
     assert rig.clock.pending() == 0
 
 
-def test_scans_every_few_ms_while_a_key_is_down(rig: Rig) -> None:
-    rig.press("5")
-    rig.run(0.1)
+def test_scans_fast_while_debouncing_then_slower_while_held(rig: Rig) -> None:
     reads_per_scan = len(ROWS) * len(COLS) + len(DIRECT)
-    assert rig.gpio.reads == pytest.approx(reads_per_scan * 0.1 / 0.005, abs=2 * reads_per_scan)
+    rig.press("5")
+    rig.run(0.02)  # debouncing: a scan every 5 ms
+    assert rig.gpio.reads == pytest.approx(reads_per_scan * 0.02 / 0.005, abs=reads_per_scan)
+    rig.gpio.clear_log()
+    rig.run(0.2)  # held steady: a scan every 20 ms is enough for long press and repeat
+    assert rig.gpio.reads == pytest.approx(reads_per_scan * 0.2 / 0.020, abs=reads_per_scan)
     assert rig.clock.pending() == 1
 
 
