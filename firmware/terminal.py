@@ -187,6 +187,8 @@ class Terminal:
         if call.state not in (CallState.OFFHOOK, CallState.DIALING):
             return
         if digit == "#" and call.number:
+            if not self._audio_wanted():
+                self.speaker = True  # a pre-dialled number sent with # goes out hands-free
             self._send()
             return
         call.number += digit

@@ -64,6 +64,7 @@ COMMANDS: tuple[tuple[tuple[str | int, ...], Action, str], ...] = (
     (tuple("0123456789*#"), Action("digits"), "0-9 * # digits"),
     ((" ", "h"), HOOK, "Space/h handset"),
     (("s",), Action("key", "speaker"), "s speaker"),
+    (("e",), Action("key", "headset"), "e headset"),
     (("\n", "\r", curses.KEY_ENTER), Action("key", "ok"), "Enter ok"),
     (("\x1b", "\x7f", "\x08", curses.KEY_BACKSPACE), Action("key", "cancel"), "Esc/Bksp cancel"),
     (("r",), Action("key", "redial"), "r redial"),
@@ -78,6 +79,9 @@ COMMANDS: tuple[tuple[tuple[str | int, ...], Action, str], ...] = (
     (("+",), Action("key", "volume_up"), "+/- volume"),
     (("-",), Action("key", "volume_down"), ""),
     (("d",), Action("key", "dnd"), "d dnd"),
+    (("c",), Action("key", "conference"), "c conference"),
+    ((curses.KEY_F1,), Action("key", "line1"), "F1/F2 line keys"),
+    ((curses.KEY_F2,), Action("key", "line2"), ""),
     (("q",), QUIT, "q quit"),
 )
 _KEYMAP: dict[str | int, Action] = {

@@ -307,3 +307,13 @@ def test_the_callee_name_is_shown_once_known() -> None:
     phone.on_sip_event(ev.CallStateChanged(cid, "confirmed", 200, "OK", "sip:1002@pbx",
                                            "Bertil Berg"))
     assert screen(phone).startswith("Bertil Berg\n1002")
+
+
+def test_hash_sends_a_predialled_number_hands_free() -> None:
+    phone, sip, _ = make_phone()
+    term = phone.terminals[0]
+    for d in "1002#":
+        term.key(d)
+    assert sip.last("make_call")[3] == "1002"
+    assert term.status()["speaker"] is True
+    assert ("open_audio_path",) in sip.sent

@@ -1,4 +1,4 @@
-"""Benchmark: key press at the front-panel controller -> `board.on_key` on the SBC, over a pty.
+"""Benchmark: key press at the front-panel controller -> screen updated on the SBC, over a pty.
 
     .venv/bin/python -m tools.bench.frontpanel_bench [--presses 300] [--hold-ms 25] [--gap-ms 25]
 
@@ -8,9 +8,10 @@ up as the runtime does it: `FrontPanelLink.open()` on the slave path, its reader
 bytes to an asyncio loop with `call_soon_threadsafe`, a real `Clock`, and `attach_frontpanel()`
 onto a simulated board. Prints p50/p99/max of:
 
-- contact -> on_key: from the raw contact closing (includes the 20 ms debounce, by design);
-- frame -> on_key: from the KEY frame being written to the line (the link alone: pty, reader
-  thread, hand-over to the loop, decoding, acknowledgement bookkeeping, callback).
+- contact -> screen: from the raw contact closing (includes the 20 ms debounce, by design) to
+  the controller having handled the key and pushed the new screen;
+- frame -> screen: from the KEY frame being written to the line (the link: pty, reader thread,
+  hand-over to the loop, decoding, acknowledgement bookkeeping; then the controller and screen).
 
 Figures only: no thresholds, not a test.
 """
@@ -31,6 +32,9 @@ from board.mcu import frame as F
 from board.mcu.sim import SimPanel
 from board.sim import sim_board
 from firmware.clock import Clock
+from firmware.config import parse_config
+from firmware.phone import Phone
+from tests.unit.test_phone_controller import RecordingSip
 
 KEYS = ("1", "2", "3", "4", "5", "6", "7", "8", "9", "0", "*", "#")
 
@@ -97,11 +101,18 @@ async def measure(presses: int, hold_ms: int, gap_ms: int) -> dict[str, object]:
     controller = ControllerThread(master, presses, hold_ms, gap_ms)
     board = sim_board()
     attach_frontpanel(board, link)
+    config = parse_config({"device": {"language": "en"},
+                           "lines": [{"user": "1001", "registrar": "127.0.0.1"}]})
+    phone = Phone(config, Clock(loop), RecordingSip(), [board])
+    terminal = phone.terminals[0]
     received: list[tuple[str, float]] = []
     done = asyncio.Event()
 
     def on_key(name: str) -> None:
+        terminal.key(name)  # the controller handles it and pushes the new screen
         received.append((name, time.perf_counter()))
+        if name == "#":
+            terminal.key("cancel")  # '#' dialled the digits: back to idle for the next ones
         if len(received) == presses:
             done.set()
 
@@ -144,8 +155,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     stats = result["stats"]
     assert isinstance(stats, dict)
     print(f"front-panel link over a pty, {args.presses} presses, none lost or doubled")
-    print(report("contact -> on_key", result["contact"]))  # type: ignore[arg-type]
-    print(report("frame -> on_key", result["frame"]))  # type: ignore[arg-type]
+    print(report("contact -> screen", result["contact"]))  # type: ignore[arg-type]
+    print(report("frame -> screen", result["frame"]))  # type: ignore[arg-type]
     bad = sum(stats[f"rx_{kind}"] for kind in ("short", "length", "crc", "cobs", "oversize"))
     print(f"SBC frames received {stats['rx_frames']}, sent {stats['tx_frames']}, "
           f"retransmits {stats['retransmits']}, bad frames {bad}")
