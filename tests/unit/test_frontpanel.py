@@ -76,7 +76,7 @@ def test_q_quits(key: str) -> None:
     assert key_action(key) == QUIT
 
 
-@pytest.mark.parametrize("key", ["x", "ä", "!", curses.KEY_RESIZE, curses.KEY_F1, ""])
+@pytest.mark.parametrize("key", ["x", "ä", "!", curses.KEY_RESIZE, curses.KEY_F9, ""])
 def test_other_keys_do_nothing(key: str | int) -> None:
     assert key_action(key) is None
 
@@ -318,3 +318,9 @@ def test_wake_after_stop_is_harmless() -> None:
     front = FrontPanel(FakeClient(), "t")  # type: ignore[arg-type]
     front.stop()
     front.wake()
+
+
+@pytest.mark.parametrize(("key", "name"), [("e", "headset"), ("c", "conference"),
+                                           (curses.KEY_F1, "line1"), (curses.KEY_F2, "line2")])
+def test_headset_conference_and_line_keys(key: str | int, name: str) -> None:
+    assert key_action(key) == Action("key", name)
