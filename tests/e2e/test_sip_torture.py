@@ -1,6 +1,7 @@
 """The RFC 4475 / RFC 5118 torture messages against a live, registered phone.
 
-They run inside a private network namespace (`unshare -n`): the messages name addresses all
+The vectors are a byte-exact copy of shared/testdata/sip-torture (checked against its
+SHA256SUMS by this test). They run inside a private network namespace (`unshare -n`): the messages name addresses all
 over the internet, and there nothing can leave the machine. What the phone must do: survive
 every one, stay registered, answer no response, answer well-formed OPTIONS with 200, ring for
 the well-formed INVITEs. How far each answer matches the manifest is printed for the record
@@ -20,7 +21,7 @@ import pytest
 from tools.phoneproc import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
-TORTURE = REPO_ROOT.parent / "shared" / "testdata" / "sip-torture"
+TORTURE = REPO_ROOT / "tests" / "data" / "sip-torture"  # copied from shared/testdata
 RINGS_OR_ANSWERS = {"rfc4475/esc01.dat", "rfc4475/longreq.dat"}
 
 
@@ -34,7 +35,9 @@ def run_in_namespace(work: Path) -> dict:
 
 
 def test_torture_messages(tmp_path: Path) -> None:
-    assert (TORTURE / "manifest.tsv").exists(), f"test vectors missing at {TORTURE}"
+    sums = subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=TORTURE,
+                          capture_output=True, text=True, check=False)
+    assert sums.returncode == 0, f"torture vectors changed:\n{sums.stdout}{sums.stderr}"
     report = run_in_namespace(tmp_path)
     assert report["alive"] and report["registered"] and report["options_ok"]
     results = {r["file"]: r for r in report["results"]}
