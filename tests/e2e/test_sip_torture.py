@@ -1,11 +1,11 @@
 """The RFC 4475 / RFC 5118 torture messages against a live, registered phone.
 
 The vectors are a byte-exact copy of shared/testdata/sip-torture (checked against its
-SHA256SUMS by this test). They run inside a private network namespace (`unshare -n`): the messages name addresses all
-over the internet, and there nothing can leave the machine. What the phone must do: survive
-every one, stay registered, answer no response, answer well-formed OPTIONS with 200, ring for
-the well-formed INVITEs. How far each answer matches the manifest is printed for the record
-(docs/sip-conformance.md lists the known gaps of the pjsip stack).
+SHA256SUMS by this test). They run inside a private network namespace (`unshare -n`): the
+messages name addresses all over the internet, and there nothing can leave the machine. What
+the phone must do: survive every one, stay registered, answer no response, answer well-formed
+OPTIONS with 200, ring for the well-formed INVITEs. How far each answer matches the manifest
+is printed for the record (docs/sip-conformance.md lists the known gaps of the pjsip stack).
 """
 
 from __future__ import annotations
