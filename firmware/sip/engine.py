@@ -29,7 +29,7 @@ import pjsua2 as pj
 from audio.tones import ToneSegment
 from firmware.config import LineConfig, PhoneConfig
 from firmware.sip import events as ev
-from firmware.sip.media import TerminalMedia
+from firmware.sip.media import AudioEnds, TerminalMedia
 from firmware.sip.uri import host_port, parse_party, retry_after_seconds
 
 log = logging.getLogger("luren.sip")
@@ -95,8 +95,10 @@ class SipEngine:
     """Owns pjsua2 on its own thread. Public methods are safe from any thread and never block,
     except `start()` (waits for the library to come up) and `stop()`."""
 
-    def __init__(self, config: PhoneConfig, sink: EventSink, data_dir: Path) -> None:
+    def __init__(self, config: PhoneConfig, sink: EventSink, data_dir: Path,
+                 audio_ends: AudioEnds | None = None) -> None:
         self._cfg = config
+        self._audio_ends = audio_ends
         self._sink = sink
         self._data_dir = data_dir
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -252,7 +254,8 @@ class SipEngine:
         self._set_codecs(ep)
         sim = self._cfg.sim
         record_dir = self._data_dir / "audio" if sim.record_earpiece else None
-        self._media = TerminalMedia(record_dir, sim.mic_tone_hz, sim.mic_file)
+        self._media = TerminalMedia(record_dir, sim.mic_tone_hz, sim.mic_file,
+                                    ends=self._audio_ends)
         for index, line in enumerate(self._cfg.lines):
             self._add_account(index, line)
 

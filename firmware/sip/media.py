@@ -14,12 +14,14 @@ import itertools
 import logging
 import time
 from pathlib import Path
+from typing import Protocol
 
 import pjsua2 as pj
 
 from audio.tones import ToneSegment
 
 log = logging.getLogger("luren.sip.media")
+FRAME_MS = 20
 _LONG_MS = 30_000  # pjmedia tone durations are 16-bit
 
 
@@ -41,19 +43,58 @@ def _next_session(folder: Path | None) -> int:
     return max(numbers, default=0) + 1
 
 
+class AudioEnds(Protocol):
+    """A terminal's sound hardware as the media clock sees it (`audio.bridge.AlsaBridge`).
+
+    Both methods run on pjmedia's clock thread, 50 times a second, and must never block."""
+
+    def pull_capture(self, nbytes: int) -> bytes: ...
+    def push_playback(self, pcm: bytes) -> None: ...
+
+
+class _HardwarePort(pj.AudioMediaPort):
+    """A conference-bridge port whose source and sink are the terminal's sound hardware."""
+
+    def __init__(self, ends: AudioEnds, clock_rate: int) -> None:
+        super().__init__()
+        self._ends = ends
+        self._bytes = clock_rate * 2 * FRAME_MS // 1000
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, clock_rate, 1, FRAME_MS * 1000, 16)
+        self.createPort("terminal", fmt)
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        try:
+            frame.buf = pj.ByteVector(self._ends.pull_capture(self._bytes))
+            frame.size, frame.type = self._bytes, pj.PJMEDIA_FRAME_TYPE_AUDIO
+        except Exception:  # never let an error cross into pjmedia's thread
+            log.exception("capture frame failed")
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        try:
+            self._ends.push_playback(bytes(frame.buf))
+        except Exception:
+            log.exception("playback frame failed")
+
+
 class TerminalMedia:
-    """One terminal's audio ends and the calls currently connected to them."""
+    """One terminal's audio ends and the calls currently connected to them.
+
+    With `ends` (real sound hardware) the microphone and earpiece are one bridge port; without
+    them (the simulated board) the microphone is a tone or a WAV file and the earpiece a WAV
+    recorder per audio session."""
 
     def __init__(self, recordings_dir: Path | None, mic_tone_hz: int = 0, mic_file: str = "",
-                 clock_rate: int = 16000) -> None:
+                 clock_rate: int = 16000, ends: AudioEnds | None = None) -> None:
         self._dir = recordings_dir
         self._session = itertools.count(_next_session(recordings_dir))
         self._rate = clock_rate
         self._mic_obj: object | None = None
-        self.mic: pj.AudioMedia | None = self._make_mic(mic_tone_hz, mic_file)
+        self._port = _HardwarePort(ends, clock_rate) if ends is not None else None
+        self.mic: pj.AudioMedia | None = self._port or self._make_mic(mic_tone_hz, mic_file)
         self._tones = pj.ToneGenerator()
         self._tones.createToneGenerator(clock_rate, 1)
-        self._earpiece: pj.AudioMediaRecorder | None = None
+        self._earpiece: pj.AudioMedia | None = None
         self.earpiece_file: Path | None = None
         self.tone: str | None = None
         self.tone_started_at = 0.0  # time.monotonic() when the current tone started
@@ -75,28 +116,34 @@ class TerminalMedia:
 
     # -- the audio path (earpiece) ------------------------------------------------------
     def open_path(self) -> Path | None:
-        """Open the earpiece (start a recording when the board records); idempotent."""
-        if self._earpiece is not None or self._dir is None:
-            return self.earpiece_file
+        """Open the earpiece: the hardware port, or a new recording; idempotent."""
+        if self._earpiece is None:
+            self._earpiece = self._port or self._new_recording()
+            if self._earpiece is not None:
+                self._tones.startTransmit(self._earpiece)
+                for media in self._calls.values():
+                    media.startTransmit(self._earpiece)
+        return self.earpiece_file
+
+    def _new_recording(self) -> pj.AudioMediaRecorder | None:
+        if self._dir is None:
+            return None
         self._dir.mkdir(parents=True, exist_ok=True)
         path = self._dir / f"earpiece-{next(self._session):04d}.wav"
         rec = pj.AudioMediaRecorder()
         rec.createRecorder(str(path))
-        self._earpiece, self.earpiece_file = rec, path
-        self._tones.startTransmit(rec)
-        for media in self._calls.values():
-            media.startTransmit(rec)
-        return path
+        self.earpiece_file = path
+        return rec
 
     def close_path(self) -> None:
-        """Close the earpiece; the WAV file is complete once this returns."""
+        """Close the earpiece; a recording's WAV file is complete once this returns."""
         self.stop_tone()
-        rec, self._earpiece = self._earpiece, None
-        if rec is not None:
+        sink, self._earpiece = self._earpiece, None
+        if sink is not None:
             for media in self._calls.values():
-                media.stopTransmit(rec)
-            self._tones.stopTransmit(rec)
-            del rec  # destroying the recorder writes the WAV header
+                media.stopTransmit(sink)
+            self._tones.stopTransmit(sink)
+            del sink  # destroying a recorder writes the WAV header
 
     # -- calls -------------------------------------------------------------------------
     def connect_call(self, call_id: str, media: pj.AudioMedia) -> None:
@@ -134,4 +181,5 @@ class TerminalMedia:
         self._calls.clear()
         self.mic = None
         self._mic_obj = None
+        self._port = None
         self._tones = None
