@@ -215,7 +215,7 @@ class DeviceConfig:
         "Language of the display and menus.", choices=("sv", "en")))
     tone_country: str = field(default="se", metadata=doc(
         "Country whose call-progress tones (dial, ringing, busy) the phone plays.",
-        choices=("se", "gb", "us", "de")))
+        choices=("se", "no", "dk", "fi", "de", "gb", "us")))
     time_zone: str = field(default="Europe/Stockholm", metadata=doc(
         'IANA time zone for the clock and call history, e.g. "UTC".'))
     dial_plan: str = field(default=DEFAULT_DIAL_PLAN, metadata=doc(
