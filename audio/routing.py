@@ -176,6 +176,14 @@ class AudioRouter:
             return self._go(Path.NONE)
         return self.path
 
+    def select(self, path: Path) -> Path:
+        """Go to `path` as the controller decided (handset lifted, speaker on, all closed);
+        a plugged headset takes the place of the speaker, and a failed path falls back."""
+        self.offhook = path is Path.HANDSET or (self.offhook and path is not Path.NONE)
+        if path is Path.SPEAKER and self._headset_usable() and self.headset_detection:
+            path = Path.HEADSET
+        return self._go(path)
+
     def device_failed(self, path: Path) -> Path:
         """The devices of `path` failed (cannot open, unplugged USB headset): move elsewhere."""
         self.failed.add(path)

@@ -112,6 +112,7 @@ class BoardProfile:
     dect: DectSpec | None = None
     terminals: int = 1
     pins: Mapping[int, str] = field(default_factory=dict)  # BCM pin -> the key that uses it
+    audio: Mapping[str, Any] = field(default_factory=dict)  # [audio], see docs/audio.md
 
 
 # -- loading ----------------------------------------------------------------------------------
@@ -166,14 +167,16 @@ class _Reader:
     # -- the whole file ------------------------------------------------------------------------
     def profile(self, data: dict[str, Any]) -> BoardProfile:
         self.known(data, "", ("name", "description", "kind", "gpio", "gpio_options", "display",
-                              "keypad", "hookswitch", "leds", "frontpanel", "dect", "terminals"))
+                              "keypad", "hookswitch", "leds", "frontpanel", "dect", "terminals",
+                              "audio"))
         kind = self.choice(data, "kind", KINDS, required=True)
         parts = self.parts(data)
         profile = BoardProfile(
             name=self.text(data, "name", default=self.path.stem), kind=kind, source=self.path,
             description=self.text(data, "description", default=""),
             gpio=self.backend(data, parts), gpio_options=self.table(data, "gpio_options"),
-            terminals=self.count(data, "terminals", default=1), pins=dict(self.pins), **parts)
+            terminals=self.count(data, "terminals", default=1), pins=dict(self.pins),
+            audio=self.audio(data.get("audio", {})), **parts)
         self.required(profile)
         return profile
 
@@ -186,6 +189,19 @@ class _Reader:
             "leds": self.leds(data.get("leds", {})),
             "dect": self.dect(data["dect"]) if "dect" in data else None,
         }
+
+    def audio(self, raw: Any) -> dict[str, Any]:
+        """Checked by the audio package itself; ALSA is not opened here."""
+        from audio.setup import AudioSpecError, parse_audio
+
+        table = self.as_table(raw, "audio")
+        if table:
+            try:
+                parse_audio(table)
+            except AudioSpecError as exc:
+                raise self.error(str(exc).split(":", 1)[0], str(exc).split(": ", 1)[-1]
+                                 ) from None
+        return table
 
     def backend(self, data: dict[str, Any], parts: dict[str, Any]) -> str | None:
         wired = parts["keypad"] or parts["hookswitch"] or any(led.pins for led in parts["leds"])

@@ -41,12 +41,20 @@ class SipCommands(Protocol):
     def stop_tone(self) -> None: ...
 
 
+class AudioRoute(Protocol):
+    """Where the terminal's sound goes on real hardware (`audio.setup.AudioSystem`)."""
+
+    def route(self, where: str | None) -> None: ...
+
+
 class Phone:
     """N terminals x M lines. A desk phone: one terminal that uses every line."""
 
     def __init__(self, config: PhoneConfig, clock: Clock, engine: SipCommands,
-                 boards: list[Board], rng: random.Random | None = None) -> None:
+                 boards: list[Board], rng: random.Random | None = None,
+                 audio: AudioRoute | None = None) -> None:
         self.config = config
+        self.audio = audio
         self.clock = clock
         self.engine = engine
         self.tones = tone_set(config.device.tone_country)

@@ -10,7 +10,8 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from board.profile import BoardProfile, WiredBoard, build_board, load_profile
+from audio.setup import build_audio
+from board.profile import BoardProfile, build_board, load_profile
 from firmware.api import ControlApi
 from firmware.clock import Clock
 from firmware.config import PhoneConfig
@@ -43,14 +44,19 @@ async def run_phone(options: RunOptions) -> int:
     def sink(event: ev.SipEvent) -> None:
         loop.call_soon_threadsafe(phone_box[0].on_sip_event, event)
 
+    profile = options.board or load_profile("sim")
     try:
-        board = _build_board(options.board, clock, loop)
+        board = build_board(profile, clock, loop.call_soon_threadsafe)
+        audio = build_audio(profile.audio, options.data_dir, loop.call_soon_threadsafe)
     except (OSError, RuntimeError, ValueError) as exc:
         log.error("the board cannot start: %s", exc)
         return 1
-    engine = SipEngine(options.config, sink, options.data_dir)
-    phone = Phone(options.config, clock, engine, [board])
+    engine = SipEngine(options.config, sink, options.data_dir,
+                       audio.bridge if audio is not None else None)
+    phone = Phone(options.config, clock, engine, [board], audio=audio)
     phone_box.append(phone)
+    if audio is not None:
+        audio.start()
     try:
         await loop.run_in_executor(None, engine.start)
     except RuntimeError as exc:
@@ -75,16 +81,12 @@ async def run_phone(options: RunOptions) -> int:
     phone.stop()
     await api.server.stop()
     await loop.run_in_executor(None, engine.stop)
+    if audio is not None:
+        audio.stop()
     board.close()
     with contextlib.suppress(FileNotFoundError):
         (options.data_dir / READY_FILE).unlink()
     return 0
-
-
-def _build_board(profile: BoardProfile | None, clock: Clock,
-                 loop: asyncio.AbstractEventLoop) -> WiredBoard:
-    """The board the profile describes; its parts report on the controller's loop."""
-    return build_board(profile or load_profile("sim"), clock, loop.call_soon_threadsafe)
 
 
 def _announce(options: RunOptions, sip_port: int, api_port: int) -> None:

@@ -45,6 +45,7 @@ class Terminal:
         self._plan = DialPlan(phone.config.device.dial_plan)
         self._timers: dict[str, Timer] = {}
         self._path_open = False
+        self._route: str | None = None  # the sound hardware carrying the call
         self._tone: str | None = None
         board.on_key = self.key
         board.on_hook = self.hook
@@ -374,6 +375,10 @@ class Terminal:
         if not wanted_path and self._path_open:
             engine.close_audio_path()
         self._path_open = wanted_path
+        route = ("speaker" if self.speaker else "handset") if wanted_path else None
+        if route != self._route and self.phone.audio is not None:
+            self.phone.audio.route(route)
+        self._route = route
 
     def screen_rows(self) -> list[str]:
         language = self.phone.config.device.language

@@ -130,7 +130,8 @@ class PhoneProcess(PhoneClient):
     """`luren run` in a child process with its own data dir; stopped by PID."""
 
     def __init__(self, workdir: Path, config_toml: str, *, test_clock: bool = False,
-                 log_level: str = "info") -> None:
+                 log_level: str = "info", board: str = "sim",
+                 env: dict[str, str] | None = None) -> None:
         super().__init__("http://127.0.0.1:0")
         self.workdir = Path(workdir)
         self.config_path = self.workdir / "config.toml"
@@ -138,11 +139,13 @@ class PhoneProcess(PhoneClient):
         self.config_toml = config_toml
         argv = [sys.executable, "-m", "firmware.cli", "--log-level", log_level, "run",
                 "--config", str(self.config_path), "--data-dir", str(self.data_dir),
-                "--api", "127.0.0.1:0"]
+                "--api", "127.0.0.1:0", "--board", board]
         if test_clock:
             argv.append("--test-clock")
-        env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
-        self.process = ManagedProcess(argv, self.workdir / "phone.log", cwd=REPO_ROOT, env=env)
+        full_env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), PYTHONUNBUFFERED="1")
+        full_env.update(env or {})
+        self.process = ManagedProcess(argv, self.workdir / "phone.log", cwd=REPO_ROOT,
+                                      env=full_env)
         self.sip_port = 0
         self.pid = 0
 
