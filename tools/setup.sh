@@ -26,8 +26,9 @@ esac
 #   python3-venv python3-dev: the virtual environment and C headers for pyalsaaudio
 #   tmux: drives the terminal front panel in its tests
 #   iproute2 util-linux: private network namespaces (ip, unshare) for the SIP torture test
+#   libspeexdsp-dev swig: to build speexdsp (hands-free echo cancellation)
 PACKAGES="kamailio kamailio-utils-modules kamailio-presence-modules sip-tester baresip-core
-espeak-ng sox alsa-utils libasound2-dev gcc tmux iproute2 util-linux"
+espeak-ng sox alsa-utils libasound2-dev gcc tmux iproute2 util-linux libspeexdsp-dev swig"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"
