@@ -1,8 +1,9 @@
 """Assemble a terminal's audio from a board profile's `[audio]` table (docs/audio.md).
 
-The runtime calls `build_audio()`; what it gets back is the bridge the SIP engine pulls and
-pushes frames through, and a `route()` the controller calls when the handset, speaker or
-headset should carry the call. Only this package touches ALSA.
+The runtime calls `build_audio()`; what it gets back has `ends`, which the SIP engine pulls
+and pushes frames through (the ALSA bridge, with the echo cancelled while the speaker carries
+the call), and a `route()` the controller calls when the handset, speaker or headset should
+carry the call. Only this package touches ALSA.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from audio.bridge import AlsaBridge
+from audio.echo import EchoCancellingEnds
 from audio.pcm import PathConfig, PcmPath
 from audio.routing import AudioRouter, AudioRouting, JsonVolumeStore, Path
 
@@ -88,6 +90,12 @@ class AudioSystem:
         self.router = AudioRouter(JsonVolumeStore(data_dir / "audio" / "volumes.json"),
                                   headset_detection=False)
         self.routing = AudioRouting(self.router, self.bridge, pcms, dispatch=dispatch)
+        # what the SIP media pulls and pushes: the bridge, with echo cancelled hands-free
+        self.ends = EchoCancellingEnds(self.bridge)
+        self.router.add_listener(self._echo_on_speaker)
+
+    def _echo_on_speaker(self, old: Path, new: Path) -> None:
+        self.ends.enabled = new is Path.SPEAKER
 
     def start(self) -> None:
         self.bridge.start()
@@ -101,7 +109,8 @@ class AudioSystem:
 
     def status(self) -> dict[str, Any]:
         stats = self.bridge.stats()
-        return {"path": self.router.path.value, "buffered_capture_ms": stats.capture_ms,
+        return {"path": self.router.path.value, "echo_cancelling": self.ends.enabled,
+                "buffered_capture_ms": stats.capture_ms,
                 "buffered_playback_ms": stats.playback_ms, "device_errors": stats.device_errors,
                 "underruns": stats.capture_underruns + stats.playback_underruns}
 

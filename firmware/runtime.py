@@ -52,7 +52,7 @@ async def run_phone(options: RunOptions) -> int:
         log.error("the board cannot start: %s", exc)
         return 1
     engine = SipEngine(options.config, sink, options.data_dir,
-                       audio.bridge if audio is not None else None)
+                       audio.ends if audio is not None else None)
     phone = Phone(options.config, clock, engine, [board], audio=audio)
     phone_box.append(phone)
     if audio is not None:

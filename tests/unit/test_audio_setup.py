@@ -1,0 +1,49 @@
+"""Assembling a terminal's audio from a profile's [audio] table (no device is opened)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audio.routing import Path as Route
+from audio.setup import AudioSpecError, AudioSystem, build_audio, parse_audio
+
+PATHS = {"handset": {"capture": "hw:9", "playback": "hw:9"},
+         "speaker": {"capture": "hw:9", "playback": "hw:9,1", "rate": 48000}}
+
+
+def test_a_board_without_audio_gets_none(tmp_path: Path) -> None:
+    assert build_audio({}, tmp_path, lambda fn: fn()) is None
+
+
+def test_paths_are_parsed() -> None:
+    spec = parse_audio({"paths": PATHS, "pace": True})
+    assert set(spec.paths) == {Route.HANDSET, Route.SPEAKER}
+    assert spec.paths[Route.SPEAKER].rate == 48000 and spec.pace
+
+
+@pytest.mark.parametrize(("table", "words"), [
+    ({"paths": {}}, "at least one path"),
+    ({"paths": {"earpiece": PATHS["handset"]}}, "audio.paths.earpiece: not a path"),
+    ({"paths": {"handset": {"capture": "hw:0"}}}, "audio.paths.handset.playback"),
+    ({"paths": {"handset": {**PATHS["handset"], "rate": 0}}}, "rate: must be a positive"),
+    ({"paths": {"handset": {**PATHS["handset"], "volume": 3}}}, "unknown key 'volume'"),
+    ({"paths": PATHS, "pace": "yes"}, "audio.pace"),
+    ({"paths": PATHS, "sound": 1}, "unknown key 'sound'"),
+])
+def test_bad_tables_name_the_key(table: dict, words: str) -> None:
+    with pytest.raises(AudioSpecError, match=words):
+        parse_audio(table)
+
+
+def test_echo_is_cancelled_only_hands_free(tmp_path: Path) -> None:
+    audio = AudioSystem(parse_audio({"paths": PATHS}), tmp_path, lambda fn: fn())
+    assert audio.ends.enabled is False
+    audio.route("speaker")
+    assert (audio.router.path, audio.ends.enabled) == (Route.SPEAKER, True)
+    audio.route("handset")
+    assert (audio.router.path, audio.ends.enabled) == (Route.HANDSET, False)
+    audio.route(None)
+    assert audio.router.path is Route.NONE
+    assert audio.status()["path"] == "none"
