@@ -372,12 +372,15 @@ class SipEngine:
         call.hangup(prm)
 
     def _send_dtmf(self, call_id: str, digits: str) -> None:
+        call = self._calls[call_id]
+        if self._cfg.sip.dtmf_mode == "inband":
+            self._terminal().play_dtmf(call_id, digits)
+            return
         prm = pj.CallSendDtmfParam()
         prm.digits = digits
         prm.method = {"rfc4733": pj.PJSUA_DTMF_METHOD_RFC2833,
-                      "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}.get(
-            self._cfg.sip.dtmf_mode, pj.PJSUA_DTMF_METHOD_RFC2833)
-        self._calls[call_id].sendDtmf(prm)
+                      "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}[self._cfg.sip.dtmf_mode]
+        call.sendDtmf(prm)
 
     def _stats(self) -> dict[str, Any]:
         assert self._ep is not None and self._media is not None

@@ -99,6 +99,7 @@ class TerminalMedia:
         self.tone: str | None = None
         self.tone_started_at = 0.0  # time.monotonic() when the current tone started
         self._calls: dict[str, pj.AudioMedia] = {}
+        self._dtmf: dict[str, pj.ToneGenerator] = {}  # in-band DTMF senders per call
 
     def _make_mic(self, tone_hz: int, path: str) -> pj.AudioMedia | None:
         if path:
@@ -153,7 +154,28 @@ class TerminalMedia:
         if self._earpiece is not None:
             media.startTransmit(self._earpiece)
 
+    def play_dtmf(self, call_id: str, digits: str, on_ms: int = 100, off_ms: int = 100) -> None:
+        """Send `digits` in-band: DTMF tone pairs mixed into the call's outgoing audio."""
+        media = self._calls[call_id]
+        gen = self._dtmf.get(call_id)
+        if gen is None:
+            gen = self._dtmf[call_id] = pj.ToneGenerator()
+            gen.createToneGenerator(self._rate, 1)
+            gen.startTransmit(media)
+        tones = pj.ToneDigitVector()
+        for digit in digits:
+            tone = pj.ToneDigit()
+            tone.digit, tone.on_msec, tone.off_msec, tone.volume = digit, on_ms, off_ms, 0
+            tones.append(tone)
+        gen.playDigits(tones, False)
+
     def disconnect_call(self, call_id: str) -> None:
+        gen = self._dtmf.pop(call_id, None)
+        if gen is not None and call_id in self._calls:
+            try:
+                gen.stopTransmit(self._calls[call_id])
+            except pj.Error as exc:
+                log.debug("dtmf generator of %s: %s", call_id, exc.info())
         media = self._calls.pop(call_id, None)
         if media is None:
             return
@@ -179,6 +201,7 @@ class TerminalMedia:
     def close(self) -> None:
         self.close_path()
         self._calls.clear()
+        self._dtmf.clear()
         self.mic = None
         self._mic_obj = None
         self._port = None
