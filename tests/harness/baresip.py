@@ -177,6 +177,7 @@ class Baresip:
         auto_answer: bool = False,
         transport: str = "udp",
         domain: str = "127.0.0.1",
+        codecs: tuple[str, ...] = ("g711",),
     ) -> None:
         if transport not in ("udp", "tcp"):
             raise ValueError(f"transport must be 'udp' or 'tcp', not {transport!r}")
@@ -184,6 +185,7 @@ class Baresip:
         self.user, self.password = user, password
         self.pbx_port, self.domain = pbx_port, domain
         self.tone_hz, self.auto_answer, self.transport = tone_hz, auto_answer, transport
+        self.codecs = codecs  # baresip codec modules, in order of preference
         self.sip_port = free_port_range(2)  # baresip binds TLS on sip_port + 1
         self.ctrl_port = free_port()
         self._process: ManagedProcess | None = None
@@ -395,7 +397,7 @@ class Baresip:
             "rtcp_mux\t\tno",
             "statmode_default\toff",
             f"module_path\t\t{MODULE_PATH}",
-            "module\t\t\tg711.so",
+            *(f"module\t\t\t{codec}.so" for codec in self.codecs),
             "module\t\t\tsndfile.so",
             "module\t\t\tausine.so",
             "module\t\t\taubridge.so",

@@ -1,0 +1,40 @@
+"""In-band DTMF: digits the phone mixes into a call's audio are found in what the far end
+heard by the phone's own detector (audio/dtmf.py)."""
+
+from __future__ import annotations
+
+import wave
+
+import numpy as np
+import pytest
+
+from audio.dtmf import DtmfDetector
+from tests.e2e.conftest import PhoneFactory, wait_registered
+from tools.pbx.kamailio import Kamailio
+
+pytestmark = pytest.mark.e2e
+
+
+def test_inband_digits_reach_the_far_end(pbx: Kamailio, make_phone: PhoneFactory,
+                                         make_baresip) -> None:
+    far = make_baresip("1002", tone_hz=None, auto_answer=True)
+    phone = make_phone("1001", pbx.port, mic_tone_hz=0, dtmf_mode="inband")
+    wait_registered(phone)
+    phone.dial("1002")
+    phone.wait_text("In call", 10)
+    far.wait_event("CALL_ESTABLISHED", 10)
+    phone.keys("159*#0")
+    # each digit is 100 ms on and 100 ms off: wait until all six have been sent
+    phone.wait_status(lambda s: s["calls"] and s["calls"][0]["duration"] >= 2.5, 10,
+                      "the digits to be played")
+    phone.key("speaker")  # hang up (hands-free call)
+    far.wait_event("CALL_CLOSED", 10)
+
+    recording = far.wait_audio_files(1, 10)[0]
+    with wave.open(str(recording), "rb") as wav:
+        rate, channels = wav.getframerate(), wav.getnchannels()
+        pcm = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2")
+    mono = pcm.reshape(-1, channels).mean(axis=1).astype("<i2").tobytes()
+    detector = DtmfDetector(rate)
+    digits = "".join(e.digit for e in detector.feed(mono) + detector.flush())
+    assert digits == "159*#0"
