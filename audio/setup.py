@@ -107,6 +107,10 @@ class AudioSystem:
         """Carry the call on `where` ("handset", "speaker", "headset") or nowhere (None)."""
         self.router.select(ROUTES[where])
 
+    def volume_step(self, up: bool) -> int:
+        """The volume keys: one step on the path now carrying the call (kept across restarts)."""
+        return self.router.volume_up() if up else self.router.volume_down()
+
     def status(self) -> dict[str, Any]:
         stats = self.bridge.stats()
         return {"path": self.router.path.value, "echo_cancelling": self.ends.enabled,

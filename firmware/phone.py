@@ -45,6 +45,7 @@ class AudioRoute(Protocol):
     """Where the terminal's sound goes on real hardware (`audio.setup.AudioSystem`)."""
 
     def route(self, where: str | None) -> None: ...
+    def volume_step(self, up: bool) -> int: ...
 
 
 class Phone:

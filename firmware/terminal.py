@@ -76,6 +76,8 @@ class Terminal:
             self.dial(self.phone.config.device.voicemail_number)
         elif name in LINE_KEYS:
             self._select_line(int(name[4:]) - 1)
+        elif name in ("volume_up", "volume_down") and self.phone.audio is not None:
+            self.phone.audio.volume_step(name == "volume_up")
         else:
             log.debug("key %s does nothing in this state", name)
         self.refresh()

@@ -47,3 +47,13 @@ def test_echo_is_cancelled_only_hands_free(tmp_path: Path) -> None:
     audio.route(None)
     assert audio.router.path is Route.NONE
     assert audio.status()["path"] == "none"
+
+
+def test_volume_keys_step_the_current_path_and_persist(tmp_path: Path) -> None:
+    audio = AudioSystem(parse_audio({"paths": PATHS}), tmp_path, lambda fn: fn())
+    audio.route("speaker")
+    start = audio.router.volume()
+    assert audio.volume_step(True) == start + 1
+    again = AudioSystem(parse_audio({"paths": PATHS}), tmp_path, lambda fn: fn())
+    assert again.router.volume(Route.SPEAKER) == start + 1
+    assert again.router.volume(Route.HANDSET) == audio.router.volume(Route.HANDSET)

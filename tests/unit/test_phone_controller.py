@@ -317,3 +317,32 @@ def test_hash_sends_a_predialled_number_hands_free() -> None:
     assert sip.last("make_call")[3] == "1002"
     assert term.status()["speaker"] is True
     assert ("open_audio_path",) in sip.sent
+
+
+class RecordingAudio:
+    def __init__(self) -> None:
+        self.routes: list[str | None] = []
+        self.steps: list[bool] = []
+
+    def route(self, where: str | None) -> None:
+        self.routes.append(where)
+
+    def volume_step(self, up: bool) -> int:
+        self.steps.append(up)
+        return 8
+
+
+def test_the_terminal_routes_sound_hardware_and_volume_keys() -> None:
+    config = parse_config({"device": {"language": "en"},
+                           "lines": [{"user": "1001", "registrar": "127.0.0.1:5060"}]})
+    audio = RecordingAudio()
+    phone = Phone(config, ManualClock(), RecordingSip(), [sim_board()], audio=audio)
+    term = phone.terminals[0]
+    term.hook(True)
+    term.key("speaker")  # hands-free with the handset still up
+    term.key("speaker")  # back to the handset
+    term.key("volume_up")
+    term.key("volume_down")
+    term.hook(False)
+    assert audio.routes == ["handset", "speaker", "handset", None]
+    assert audio.steps == [True, False]
