@@ -82,6 +82,7 @@ class Call:
     end_reason: EndReason | None = None
     end_code: int = 0
     early_media: bool = False
+    dtmf: str = ""  # keys the far end pressed in this call
 
     @property
     def ended(self) -> bool:

@@ -160,6 +160,12 @@ class Phone:
         if terminal is not None and call is not None:
             terminal.media(call, event.active)
 
+    def _on_DtmfReceived(self, event: ev.DtmfReceived) -> None:
+        call = self.calls.get(event.call_id)
+        if call is not None:
+            call.dtmf += event.digit
+            log.info("call %s: key %s (%s)", call.id, event.digit, event.method)
+
     def _on_CommandFailed(self, event: ev.CommandFailed) -> None:
         log.warning("SIP command %s failed: %s", event.command, event.message)
         if event.command == "make_call" and event.call_id in self.calls:
@@ -203,5 +209,5 @@ class Phone:
         return {
             "id": call.id, "state": call.state.value, "direction": call.direction,
             "line": call.line, "remote": call.number, "remote_name": call.remote_name,
-            "duration": round(call.duration(now), 1),
+            "duration": round(call.duration(now), 1), "dtmf": call.dtmf,
         }

@@ -36,11 +36,13 @@ class LineSpec:
 
 def phone_config(lines: list[LineSpec], *, language: str = "en", mic_tone_hz: int = 0,
                  mic_file: str = "", extra: str = "", dtmf_mode: str = "rfc4733",
-                 codecs: tuple[str, ...] = ("PCMA", "PCMU", "G722")) -> str:
+                 codecs: tuple[str, ...] = ("PCMA", "PCMU", "G722"),
+                 detect_inband_dtmf: bool = False) -> str:
     """A TOML config for a simulated phone on loopback with a free SIP port."""
     parts = [f'[device]\nlanguage = "{language}"\n',
              f'[sip]\nport = 0\nbind_address = "127.0.0.1"\ndtmf_mode = "{dtmf_mode}"\n',
-             f"codecs = {json.dumps(list(codecs))}\n",
+             f"codecs = {json.dumps(list(codecs))}\n"
+             f"detect_inband_dtmf = {str(detect_inband_dtmf).lower()}\n",
              f'[sim]\nmic_tone_hz = {mic_tone_hz}\nmic_file = {json.dumps(mic_file)}\n']
     for line in lines:
         parts.append(

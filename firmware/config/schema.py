@@ -257,6 +257,9 @@ class SipConfig:
     dtmf_mode: str = field(default="rfc4733", metadata=doc(
         "How key presses are sent in a call: RTP events (RFC 4733), SIP INFO or in-band tones.",
         choices=("rfc4733", "info", "inband")))
+    detect_inband_dtmf: bool = field(default=False, metadata=doc(
+        "Also listen for DTMF tones in each call's audio (far ends that send digits in-band); "
+        "costs about 2 % of a core per call."))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -88,7 +88,9 @@ class _Call(pj.Call):
         self.engine._on_call_media(self)
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
-        self.engine._emit(ev.DtmfReceived(self.call_id, prm.digit, str(prm.method)))
+        method = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc4733",
+                  pj.PJSUA_DTMF_METHOD_SIP_INFO: "info"}.get(prm.method, str(prm.method))
+        self.engine._emit(ev.DtmfReceived(self.call_id, prm.digit, method))
 
 
 class SipEngine:
@@ -254,8 +256,9 @@ class SipEngine:
         self._set_codecs(ep)
         sim = self._cfg.sim
         record_dir = self._data_dir / "audio" if sim.record_earpiece else None
+        listen = self._inband_digit if self._cfg.sip.detect_inband_dtmf else None
         self._media = TerminalMedia(record_dir, sim.mic_tone_hz, sim.mic_file,
-                                    ends=self._audio_ends)
+                                    ends=self._audio_ends, dtmf_report=listen)
         for index, line in enumerate(self._cfg.lines):
             self._add_account(index, line)
 
@@ -405,6 +408,9 @@ class SipEngine:
             self._registered.discard(account.line)
         self._emit(ev.RegistrationChanged(account.line, registered, prm.code, prm.reason,
                                           prm.expiration, retry_after))
+
+    def _inband_digit(self, call_id: str, digit: str) -> None:
+        self._emit(ev.DtmfReceived(call_id, digit, "inband"))
 
     def _on_connection_lost(self) -> None:
         """A TCP connection closed: lines registered over TCP register again at once (a flow

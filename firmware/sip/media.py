@@ -13,15 +13,18 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
 import pjsua2 as pj
 
+from audio.dtmf import DtmfDetector
 from audio.tones import ToneSegment
 
 log = logging.getLogger("luren.sip.media")
 FRAME_MS = 20
+DigitReport = Callable[[str, str], None]  # (call id, digit), called on the media clock thread
 _LONG_MS = 30_000  # pjmedia tone durations are 16-bit
 
 
@@ -77,6 +80,31 @@ class _HardwarePort(pj.AudioMediaPort):
             log.exception("playback frame failed")
 
 
+class _DtmfTap(pj.AudioMediaPort):
+    """A bridge port that hears one call's incoming audio and reports in-band DTMF keys."""
+
+    def __init__(self, call_id: str, clock_rate: int, report: DigitReport) -> None:
+        super().__init__()
+        self._call_id, self._report = call_id, report
+        self._detector = DtmfDetector(clock_rate)
+        self._silence = bytes(clock_rate * 2 * FRAME_MS // 1000)  # stands in for a lost frame
+        fmt = pj.MediaFormatAudio()
+        fmt.init(pj.PJMEDIA_FORMAT_PCM, clock_rate, 1, FRAME_MS * 1000, 16)
+        self.createPort(f"dtmf-{call_id}", fmt)
+
+    def onFrameRequested(self, frame: pj.MediaFrame) -> None:
+        frame.type = pj.PJMEDIA_FRAME_TYPE_NONE  # a listener only: it sends nothing
+
+    def onFrameReceived(self, frame: pj.MediaFrame) -> None:
+        try:
+            audio = frame.type == pj.PJMEDIA_FRAME_TYPE_AUDIO and frame.size
+            pcm = bytes(frame.buf)[: frame.size] if audio else bytes(self._silence)
+            for key in self._detector.feed(pcm):
+                self._report(self._call_id, key.digit)
+        except Exception:  # never let an error cross into pjmedia's thread
+            log.exception("in-band DTMF detection failed")
+
+
 class TerminalMedia:
     """One terminal's audio ends and the calls currently connected to them.
 
@@ -85,8 +113,11 @@ class TerminalMedia:
     recorder per audio session."""
 
     def __init__(self, recordings_dir: Path | None, mic_tone_hz: int = 0, mic_file: str = "",
-                 clock_rate: int = 16000, ends: AudioEnds | None = None) -> None:
+                 clock_rate: int = 16000, ends: AudioEnds | None = None,
+                 dtmf_report: DigitReport | None = None) -> None:
         self._dir = recordings_dir
+        self._dtmf_report = dtmf_report  # set: listen for in-band DTMF in every call
+        self._taps: dict[str, _DtmfTap] = {}
         self._session = itertools.count(_next_session(recordings_dir))
         self._rate = clock_rate
         self._mic_obj: object | None = None
@@ -153,6 +184,9 @@ class TerminalMedia:
             self.mic.startTransmit(media)
         if self._earpiece is not None:
             media.startTransmit(self._earpiece)
+        if self._dtmf_report is not None and call_id not in self._taps:
+            tap = self._taps[call_id] = _DtmfTap(call_id, self._rate, self._dtmf_report)
+            media.startTransmit(tap)
 
     def play_dtmf(self, call_id: str, digits: str, on_ms: int = 100, off_ms: int = 100) -> None:
         """Send `digits` in-band: DTMF tone pairs mixed into the call's outgoing audio."""
@@ -170,6 +204,12 @@ class TerminalMedia:
         gen.playDigits(tones, False)
 
     def disconnect_call(self, call_id: str) -> None:
+        tap = self._taps.pop(call_id, None)
+        if tap is not None and call_id in self._calls:
+            try:
+                self._calls[call_id].stopTransmit(tap)
+            except pj.Error as exc:
+                log.debug("dtmf listener of %s: %s", call_id, exc.info())
         gen = self._dtmf.pop(call_id, None)
         if gen is not None and call_id in self._calls:
             try:
@@ -202,6 +242,7 @@ class TerminalMedia:
         self.close_path()
         self._calls.clear()
         self._dtmf.clear()
+        self._taps.clear()
         self.mic = None
         self._mic_obj = None
         self._port = None

@@ -38,3 +38,23 @@ def test_inband_digits_reach_the_far_end(pbx: Kamailio, make_phone: PhoneFactory
     detector = DtmfDetector(rate)
     digits = "".join(e.digit for e in detector.feed(mono) + detector.flush())
     assert digits == "159*#0"
+
+
+@pytest.mark.parametrize("mode", ["inband", "rfc4733"])
+def test_keys_pressed_on_one_phone_are_heard_by_another(pbx: Kamailio, make_phone: PhoneFactory,
+                                                       mode: str) -> None:
+    callee = make_phone("1002", pbx.port, auto_answer=True, detect_inband_dtmf=True)
+    # a quiet microphone: the default 700 Hz test tone sits on DTMF's 697 Hz row
+    caller = make_phone("1001", pbx.port, dtmf_mode=mode, mic_tone_hz=0)
+    wait_registered(callee)
+    wait_registered(caller)
+    caller.dial("1002")
+    caller.wait_text("In call", 10)
+    callee.wait_status(lambda s: s["calls"] and s["calls"][0]["state"] == "connected", 10,
+                       "the callee to answer")
+    caller.keys("159#")
+    heard = callee.wait_status(lambda s: s["calls"] and s["calls"][0]["dtmf"] == "159#" and s,
+                               10, "the callee to hear 159#")
+    assert heard["calls"][0]["dtmf"] == "159#"
+    caller.key("speaker")
+    callee.wait_status(lambda s: not s["calls"], 10, "the call to end")
