@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools.pbx.process import ManagedProcess
+from tools.pbx.process import ManagedProcess, Peer
 from tools.pbx.waiting import wait_until
 
 READY_FILE = "run/ready.json"
@@ -130,7 +130,7 @@ class PhoneClient:
         return wait_until(lambda: predicate(self.status()), timeout, 0.02, what)
 
 
-class PhoneProcess(PhoneClient):
+class PhoneProcess(PhoneClient, Peer):
     """`luren run` in a child process with its own data dir; stopped by PID."""
 
     def __init__(self, workdir: Path, config_toml: str, *, test_clock: bool = False,
@@ -182,9 +182,3 @@ class PhoneProcess(PhoneClient):
                              .splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
-
-    def __enter__(self) -> PhoneProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -40,11 +40,10 @@ import threading
 import wave
 from collections.abc import Collection
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from tools.pbx.ports import free_port, free_port_range
-from tools.pbx.process import ManagedProcess
+from tools.pbx.process import ManagedProcess, Peer
 from tools.pbx.waiting import wait_until
 
 MODULE_PATH = "/usr/lib/baresip/modules"
@@ -158,7 +157,7 @@ def split_netstrings(buffer: bytes) -> tuple[list[bytes], bytes]:
     return payloads, buffer
 
 
-class Baresip:
+class Baresip(Peer):
     """One baresip user agent registered as `user` to the PBX on 127.0.0.1:`pbx_port`.
 
     `tone_hz` is the sine tone it sends in calls (None: silence). With
@@ -251,16 +250,6 @@ class Baresip:
             self._process.stop(grace=5.0, term_interval=1.0)
             self._process = None
 
-    def __enter__(self) -> Baresip:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ----- control -----
 

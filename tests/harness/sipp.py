@@ -18,10 +18,9 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 from tools.pbx.ports import free_port, free_port_range
-from tools.pbx.process import ManagedProcess
+from tools.pbx.process import ManagedProcess, Peer
 from tools.pbx.waiting import wait_until
 
 SCENARIOS = Path(__file__).with_name("scenarios")
@@ -49,7 +48,7 @@ def sipp_argv(local_port: int, *extra: str) -> list[str]:
     ]
 
 
-class SippRegisteredUas:
+class SippRegisteredUas(Peer):
     """A phone registered as `user` that answers every INVITE per `mode`.
 
     mode "busy": 486 Busy Here. mode "ringing": 180 Ringing and never
@@ -124,16 +123,6 @@ class SippRegisteredUas:
             self._tmp.cleanup()
             self._tmp = None
 
-    def __enter__(self) -> SippRegisteredUas:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _launch(self, name: str, argv: list[str]) -> ManagedProcess:
         proc = ManagedProcess(argv, self.workdir / f"sipp-{name}.log", cwd=self.workdir)

@@ -21,9 +21,8 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
-from tools.pbx.process import ManagedProcess
+from tools.pbx.process import ManagedProcess, Peer
 from tools.pbx.sipprobe import sip_request
 
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.tmpl")
@@ -36,7 +35,7 @@ class KamailioError(RuntimeError):
     """Kamailio failed to start, or an RPC command to it failed."""
 
 
-class Kamailio:
+class Kamailio(Peer):
     """One Kamailio process listening on 127.0.0.1:`port`, UDP and TCP.
 
     `users` maps user name -> password; they are the only accounts that may
@@ -148,16 +147,6 @@ class Kamailio:
             self._process = None
         self.pid_file.unlink(missing_ok=True)
 
-    def __enter__(self) -> Kamailio:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ----- runtime control -----
 
