@@ -83,6 +83,7 @@ class Call:
     end_code: int = 0
     early_media: bool = False
     dtmf: str = ""  # keys the far end pressed in this call
+    dtmf_methods: str = ""  # how each of them came: r (RFC 4733), i (SIP INFO), b (in-band)
 
     @property
     def ended(self) -> bool:

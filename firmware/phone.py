@@ -164,6 +164,8 @@ class Phone:
         call = self.calls.get(event.call_id)
         if call is not None:
             call.dtmf += event.digit
+            call.dtmf_methods += {"rfc4733": "r", "info": "i", "inband": "b"}.get(event.method,
+                                                                                   "?")
             log.info("call %s: key %s (%s)", call.id, event.digit, event.method)
 
     def _on_CommandFailed(self, event: ev.CommandFailed) -> None:
@@ -210,4 +212,5 @@ class Phone:
             "id": call.id, "state": call.state.value, "direction": call.direction,
             "line": call.line, "remote": call.number, "remote_name": call.remote_name,
             "duration": round(call.duration(now), 1), "dtmf": call.dtmf,
+            "dtmf_methods": call.dtmf_methods,
         }

@@ -32,6 +32,7 @@ class LineSpec:
     display_name: str = ""
     transport: str = "udp"
     auto_answer: bool = False
+    dtmf_mode: str = ""  # empty: the phone's [sip] dtmf_mode
 
 
 def phone_config(lines: list[LineSpec], *, language: str = "en", mic_tone_hz: int = 0,
@@ -48,7 +49,8 @@ def phone_config(lines: list[LineSpec], *, language: str = "en", mic_tone_hz: in
         parts.append(
             f'[[lines]]\nuser = "{line.user}"\npassword = "{line.password}"\n'
             f'registrar = "{line.registrar}"\ndisplay_name = "{line.display_name}"\n'
-            f'transport = "{line.transport}"\nauto_answer = {str(line.auto_answer).lower()}\n')
+            f'transport = "{line.transport}"\nauto_answer = {str(line.auto_answer).lower()}\n'
+            f'dtmf_mode = "{line.dtmf_mode}"\n')
     return "\n".join(parts) + extra
 
 

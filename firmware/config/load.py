@@ -302,7 +302,8 @@ class _Parser:
             if item not in allowed:
                 where = path if index is None else f"{path}[{index}]"
                 got = toml_literal(item)
-                self.report(where, f"must be one of {', '.join(allowed)} (got {got})")
+                names = ", ".join(toml_literal(a) if a == "" else a for a in allowed)
+                self.report(where, f"must be one of {names} (got {got})")
 
     def number_range(self, low: float | None, high: float | None, value: Any, path: str) -> None:
         in_range = (low is None or value >= low) and (high is None or value <= high)

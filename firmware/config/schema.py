@@ -179,6 +179,13 @@ class LineConfig:
     auto_answer: bool = field(default=False, metadata=doc(
         "Answer incoming calls at once on the speaker (for intercoms and test rigs)."))
     label: str = field(default="", metadata=doc("Text shown on the line key; empty = user."))
+    dtmf_mode: str = field(default="", metadata=doc(
+        "How key presses are sent in this line's calls; empty = the [sip] dtmf_mode.",
+        choices=("", "rfc4733", "info", "inband")))
+
+    def dtmf_method(self, default: str) -> str:
+        """The DTMF sending method of this line (``dtmf_mode``, else `default`)."""
+        return self.dtmf_mode or default
 
     @property
     def auth_name(self) -> str:
@@ -329,7 +336,8 @@ def field_rules(f: Field[Any]) -> list[str]:
     rules = ["required"] if is_required(f) else []
     if "choices" in meta:
         each = "each one of" if getattr(f.type, "__origin__", None) is list else "one of"
-        rules.append(f"{each}: {', '.join(meta['choices'])}")
+        names = ", ".join(c or '""' for c in meta["choices"])
+        rules.append(f"{each}: {names}")
     if "min" in meta or "max" in meta:
         rules.append(f"{meta.get('min', '-inf')} to {meta.get('max', 'inf')}")
     if "min_items" in meta or "max_items" in meta:

@@ -80,9 +80,23 @@ class _Call(pj.Call):
                  pj_call_id: int = pj.PJSUA_INVALID_ID) -> None:
         super().__init__(account, pj_call_id)
         self.engine, self.call_id, self.line = engine, call_id, account.line
+        self.info_digits: collections.deque[str] = collections.deque()  # keys not sent yet
+        self.info_pending = False  # an INFO of ours awaits its final answer
 
     def onCallState(self, prm: pj.OnCallStateParam) -> None:
         self.engine._on_call_state(self)
+
+    def onCallTsxState(self, prm: pj.OnCallTsxStateParam) -> None:
+        if prm.e.type != pj.PJSIP_EVENT_TSX_STATE:
+            return
+        tsx = prm.e.body.tsxState.tsx
+        if (tsx.role == pj.PJSIP_ROLE_UAC and tsx.method == "INFO"
+                and tsx.state >= pj.PJSIP_TSX_STATE_COMPLETED and self.info_pending):
+            self.info_pending = False
+            if tsx.statusCode // 100 != 2:
+                log.warning("call %s: SIP INFO key answered %d %s", self.call_id,
+                            tsx.statusCode, tsx.statusText)
+            self.engine._send_next_info(self)
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         self.engine._on_call_media(self)
@@ -376,13 +390,38 @@ class SipEngine:
 
     def _send_dtmf(self, call_id: str, digits: str) -> None:
         call = self._calls[call_id]
-        if self._cfg.sip.dtmf_mode == "inband":
+        method = self._cfg.lines[call.line].dtmf_method(self._cfg.sip.dtmf_mode)
+        if method == "inband":
             self._terminal().play_dtmf(call_id, digits)
             return
+        if method == "info":
+            call.info_digits.extend(digits)
+            if not call.info_pending:
+                self._send_next_info(call)
+            return
+        self._send_dtmf_request(call, digits, pj.PJSUA_DTMF_METHOD_RFC2833)
+
+    def _send_next_info(self, call: _Call) -> None:
+        """SIP INFO carries one key per request, and the next goes only once the previous one
+        is answered: a proxy may reorder requests sent together, and a far end answers a
+        request with a CSeq lower than one it has seen with 500, losing that key."""
+        if not call.info_digits or call.call_id not in self._calls:
+            call.info_digits.clear()
+            return
+        call.info_pending = True
+        try:
+            self._send_dtmf_request(call, call.info_digits.popleft(),
+                                    pj.PJSUA_DTMF_METHOD_SIP_INFO)
+        except pj.Error as exc:
+            call.info_pending = False
+            call.info_digits.clear()
+            log.warning("call %s: cannot send a key by SIP INFO: %s", call.call_id, exc.info())
+
+    @staticmethod
+    def _send_dtmf_request(call: _Call, digits: str, method: int) -> None:
         prm = pj.CallSendDtmfParam()
         prm.digits = digits
-        prm.method = {"rfc4733": pj.PJSUA_DTMF_METHOD_RFC2833,
-                      "info": pj.PJSUA_DTMF_METHOD_SIP_INFO}[self._cfg.sip.dtmf_mode]
+        prm.method = method
         call.sendDtmf(prm)
 
     def _stats(self) -> dict[str, Any]:

@@ -35,9 +35,10 @@ def make_phone(tmp_path: Path) -> Iterator[PhoneFactory]:
     def make(user: str, pbx_port: int, *, transport: str = "udp", mic_tone_hz: int = 700,
              auto_answer: bool = False, test_clock: bool = True, language: str = "en",
              extra: str = "", start: bool = True, log_level: str = "info",
-             dtmf_mode: str = "rfc4733", detect_inband_dtmf: bool = False) -> PhoneProcess:
+             dtmf_mode: str = "rfc4733", detect_inband_dtmf: bool = False,
+             line_dtmf_mode: str = "") -> PhoneProcess:
         line = LineSpec(user, USERS[user], f"127.0.0.1:{pbx_port}", f"Phone {user}",
-                        transport, auto_answer)
+                        transport, auto_answer, line_dtmf_mode)
         toml = phone_config([line], language=language, mic_tone_hz=mic_tone_hz, extra=extra,
                             dtmf_mode=dtmf_mode, detect_inband_dtmf=detect_inband_dtmf)
         phone = PhoneProcess(tmp_path / f"phone-{user}-{len(phones)}", toml,

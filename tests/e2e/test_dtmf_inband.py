@@ -58,3 +58,26 @@ def test_keys_pressed_on_one_phone_are_heard_by_another(pbx: Kamailio, make_phon
     assert heard["calls"][0]["dtmf"] == "159#"
     caller.key("speaker")
     callee.wait_status(lambda s: not s["calls"], 10, "the call to end")
+
+
+@pytest.mark.parametrize(("phone_mode", "line_mode", "methods"),
+                         [("rfc4733", "info", "iiii"), ("info", "rfc4733", "rrrr"),
+                          ("info", "", "iiii")])
+def test_each_line_sends_keys_its_own_way(pbx: Kamailio, make_phone: PhoneFactory,
+                                          phone_mode: str, line_mode: str, methods: str) -> None:
+    """The line's dtmf_mode wins over the phone's; SIP INFO carries one key per request."""
+    callee = make_phone("1002", pbx.port, auto_answer=True)
+    caller = make_phone("1001", pbx.port, dtmf_mode=phone_mode, line_dtmf_mode=line_mode)
+    wait_registered(callee)
+    wait_registered(caller)
+    caller.dial("1002")
+    caller.wait_text("In call", 10)
+    callee.wait_status(lambda s: s["calls"] and s["calls"][0]["state"] == "connected", 10,
+                       "the callee to answer")
+    caller.keys("*7#0")
+    heard = callee.wait_status(lambda s: s["calls"] and len(s["calls"][0]["dtmf"]) == 4 and s,
+                               10, "the callee to hear four keys")
+    assert heard["calls"][0]["dtmf"] == "*7#0"
+    assert heard["calls"][0]["dtmf_methods"] == methods
+    caller.key("speaker")
+    callee.wait_status(lambda s: not s["calls"], 10, "the call to end")

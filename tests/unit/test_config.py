@@ -147,6 +147,8 @@ def test_line_derived_names() -> None:
                       outbound_proxy="proxy:5080", transport="tcp")
     assert (line.auth_name, line.key_label) == ("a1001", "Reception")
     assert line.outbound_proxy_uri == "sip:proxy:5080;transport=tcp;lr"
+    assert (line.dtmf_method("info"), LineConfig(user="1", registrar="pbx", dtmf_mode="inband")
+            .dtmf_method("info")) == ("info", "inband")
 
 
 def test_secrets_stay_out_of_repr() -> None:
@@ -162,6 +164,8 @@ def test_secrets_stay_out_of_repr() -> None:
 @pytest.mark.parametrize(("data", "path", "message"), [
     ({"lines": [dict(LINE, transport="tls")]},
      "lines[0].transport", 'must be one of udp, tcp (got "tls")'),
+    ({"lines": [dict(LINE, dtmf_mode="2833")]},
+     "lines[0].dtmf_mode", 'must be one of "", rfc4733, info, inband (got "2833")'),
     (minimal(device={"language": "de"}), "device.language", 'must be one of sv, en (got "de")'),
     (minimal(device={"max_calls": 5}), "device.max_calls", "must be between 1 and 4 (got 5)"),
     (minimal(device={"interdigit_timeout": 0.5}),
