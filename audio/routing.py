@@ -256,11 +256,13 @@ class AudioRouting:
     """
 
     def __init__(self, router: AudioRouter, bridge: AlsaBridge,
-                 paths: Mapping[Path, PcmPath], dispatch: Dispatch = call_now) -> None:
+                 paths: Mapping[Path, PcmPath], dispatch: Dispatch = call_now,
+                 on_failure: Callable[[Path, AudioDeviceError], None] | None = None) -> None:
         self.router = router
         self.bridge = bridge
         self.paths = dict(paths)
         self.dispatch = dispatch
+        self.on_failure = on_failure  # told (on the router's loop) after the router moved on
         self.errors: list[AudioDeviceError] = []
         router.add_listener(self._changed)
         bridge.on_error = self._device_error
@@ -272,4 +274,9 @@ class AudioRouting:
         self.errors.append(error)
         path = next((p for p, v in self.paths.items() if v is pcm), None)
         if path is not None:
-            self.dispatch(lambda: self.router.device_failed(path))
+            self.dispatch(lambda: self._failed(path, error))
+
+    def _failed(self, path: Path, error: AudioDeviceError) -> None:
+        self.router.device_failed(path)
+        if self.on_failure is not None:
+            self.on_failure(path, error)

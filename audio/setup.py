@@ -16,8 +16,10 @@ from typing import Any
 
 from audio.bridge import AlsaBridge
 from audio.echo import EchoCancellingEnds
-from audio.pcm import PathConfig, PcmPath
+from audio.jack import HeadsetJack, SimJack, jack_from_profile
+from audio.pcm import AudioDeviceError, PathConfig, PcmPath
 from audio.routing import AudioRouter, AudioRouting, JsonVolumeStore, Path
+from board.gpio.base import GpioBackend
 
 log = logging.getLogger("luren.audio")
 PATH_KEYS = ("capture", "playback", "rate", "channels", "period_frames", "periods")
@@ -49,7 +51,34 @@ def parse_audio(table: Mapping[str, Any]) -> AudioSpec:
     paths = {_path_name(name): _path_config(name, raw) for name, raw in raw_paths.items()}
     if not isinstance(table.get("pace", False), bool):
         raise AudioSpecError("audio.pace: must be true or false")
-    return AudioSpec(paths, bool(table.get("pace", False)), dict(table.get("jack", {})))
+    return AudioSpec(paths, bool(table.get("pace", False)), _jack(table.get("jack", {})))
+
+
+JACK_KEYS = {"none": set(), "sim": set(), "gpio": {"pin", "plugged"},
+             "evdev": {"device", "switch"}, "alsa": {"card", "control"}}
+
+
+def _jack(raw: Any) -> dict[str, Any]:
+    """Check `[audio.jack]`: a kind and the keys that kind takes (docs/audio.md)."""
+    if not isinstance(raw, Mapping):
+        raise AudioSpecError("audio.jack: must be a table")
+    kind = raw.get("kind", "none")
+    if kind not in JACK_KEYS:
+        raise AudioSpecError(f"audio.jack.kind: {kind!r} is not one of "
+                             f"{', '.join(sorted(JACK_KEYS))}")
+    unknown = set(raw) - {"kind"} - JACK_KEYS[kind]
+    if unknown:
+        raise AudioSpecError(f"audio.jack.{sorted(unknown)[0]}: not a key of a {kind} jack")
+    if kind == "gpio" and (isinstance(raw.get("pin"), bool) or not isinstance(raw.get("pin"),
+                                                                               int)):
+        raise AudioSpecError("audio.jack.pin: the GPIO number of the jack switch is required")
+    if kind == "gpio" and raw.get("plugged", "low") not in ("low", "high"):
+        raise AudioSpecError('audio.jack.plugged: "low" or "high"')
+    if kind == "evdev" and not isinstance(raw.get("device"), str):
+        raise AudioSpecError("audio.jack.device: the input device path is required")
+    if kind == "evdev" and raw.get("switch", "headphone") not in ("headphone", "microphone"):
+        raise AudioSpecError('audio.jack.switch: "headphone" or "microphone"')
+    return dict(raw)
 
 
 def _path_name(name: str) -> Path:
@@ -81,26 +110,73 @@ def _path_config(name: str, raw: Any) -> PathConfig:
 
 
 class AudioSystem:
-    """The bridge, the router and the devices of one terminal."""
+    """The bridge, the router, the devices and the headset detection of one terminal.
+
+    The controller decides the path (`route()`); this reports back through two callbacks it
+    sets, both called on the controller's loop: `on_headset(plugged)` from headset detection
+    and `on_failure(path, message)` when a path's device fails (the sound has already moved on).
+    """
 
     def __init__(self, spec: AudioSpec, data_dir: FsPath,
-                 dispatch: Callable[[Callable[[], None]], None]) -> None:
+                 dispatch: Callable[[Callable[[], None]], None], *,
+                 gpio: GpioBackend | None = None, clock: Any = None) -> None:
         pcms = {path: PcmPath.from_config(config) for path, config in spec.paths.items()}
         self.bridge = AlsaBridge(None, pace=spec.pace)
         self.router = AudioRouter(JsonVolumeStore(data_dir / "audio" / "volumes.json"),
                                   headset_detection=False)
-        self.routing = AudioRouting(self.router, self.bridge, pcms, dispatch=dispatch)
+        self.routing = AudioRouting(self.router, self.bridge, pcms, dispatch=dispatch,
+                                    on_failure=self._failed)
         # what the SIP media pulls and pushes: the bridge, with echo cancelled hands-free
         self.ends = EchoCancellingEnds(self.bridge)
         self.router.add_listener(self._echo_on_speaker)
+        kind = spec.jack.get("kind", "none")
+        self.jack: HeadsetJack | None = None if kind == "none" else jack_from_profile(
+            dict(spec.jack), gpio=gpio, clock=clock, dispatch=dispatch)
+        self.detection = kind
+        self.on_headset: Callable[[bool], None] | None = None
+        self.on_failure: Callable[[str, str], None] | None = None
 
     def _echo_on_speaker(self, old: Path, new: Path) -> None:
         self.ends.enabled = new is Path.SPEAKER
 
+    def _failed(self, path: Path, error: AudioDeviceError) -> None:
+        if self.on_failure is not None:
+            self.on_failure(path.value, str(error))
+
+    def _headset(self, plugged: bool) -> None:
+        if plugged:
+            self.router.device_restored(Path.HEADSET)  # a headset plugged in again works again
+        if self.on_headset is not None:
+            self.on_headset(plugged)
+
+    def simulate_headset(self, plugged: bool) -> bool:
+        """Move a simulated jack (`jack.kind = "sim"`); False for real headset detection."""
+        if not isinstance(self.jack, SimJack):
+            return False
+        if plugged:
+            self.jack.plug()
+        else:
+            self.jack.unplug()
+        return True
+
+    @property
+    def headset_plugged(self) -> bool:
+        return self.jack is not None and self.jack.plugged
+
     def start(self) -> None:
+        """Start the card thread and headset detection (its state is known afterwards)."""
         self.bridge.start()
+        if self.jack is not None:
+            self.jack.on_change = self._headset
+            try:
+                self.jack.start()
+            except (OSError, ValueError) as exc:
+                log.error("headset detection (%s) cannot start: %s", self.detection, exc)
+                self.jack = None
 
     def stop(self) -> None:
+        if self.jack is not None:
+            self.jack.close()
         self.bridge.stop()
 
     def route(self, where: str | None) -> None:
@@ -114,14 +190,20 @@ class AudioSystem:
     def status(self) -> dict[str, Any]:
         stats = self.bridge.stats()
         return {"path": self.router.path.value, "echo_cancelling": self.ends.enabled,
+                "headset_detection": self.detection if self.jack is not None else "none",
+                "headset_plugged": self.headset_plugged,
+                "failed_paths": sorted(p.value for p in self.router.failed),
+                "volume": self.router.volume(),
                 "buffered_capture_ms": stats.capture_ms,
                 "buffered_playback_ms": stats.playback_ms, "device_errors": stats.device_errors,
                 "underruns": stats.capture_underruns + stats.playback_underruns}
 
 
 def build_audio(table: Mapping[str, Any] | None, data_dir: FsPath,
-                dispatch: Callable[[Callable[[], None]], None]) -> AudioSystem | None:
-    """The audio a profile describes, or None for a board without sound hardware (sim)."""
+                dispatch: Callable[[Callable[[], None]], None], *,
+                gpio: GpioBackend | None = None, clock: Any = None) -> AudioSystem | None:
+    """The audio a profile describes, or None for a board without sound hardware (sim).
+    `gpio` and `clock` serve headset detection on a GPIO pin or by polling ALSA."""
     if not table:
         return None
-    return AudioSystem(parse_audio(table), data_dir, dispatch)
+    return AudioSystem(parse_audio(table), data_dir, dispatch, gpio=gpio, clock=clock)

@@ -52,6 +52,7 @@ class ControlApi:
             ("GET", "/api/v1/leds", self.leds),
             ("POST", "/api/v1/keys", self.keys),
             ("POST", "/api/v1/hook", self.hook),
+            ("POST", "/api/v1/headset", self.headset),
             ("POST", "/api/v1/dial", self.dial),
             ("POST", "/api/v1/clock/advance", self.advance_clock),
         ):
@@ -150,6 +151,17 @@ class ControlApi:
         if not isinstance(body.get("offhook"), bool):
             raise ApiError(400, 'give {"offhook": true} or {"offhook": false}')
         terminal.hook(body["offhook"])
+        return {"ok": True, "screen": self._screen_json(terminal)}
+
+    async def headset(self, request: Request) -> dict[str, Any]:
+        """Plug in or pull out a simulated headset (boards whose detection is simulated)."""
+        terminal = self._terminal(request)
+        body = self._body(request)
+        if not isinstance(body.get("plugged"), bool):
+            raise ApiError(400, 'give {"plugged": true} or {"plugged": false}')
+        if not self.phone.simulate_headset(body["plugged"]):
+            raise ApiError(409, f"this board detects headsets by {self.phone.headset_detection}"
+                                "; plug a real one in")
         return {"ok": True, "screen": self._screen_json(terminal)}
 
     async def dial(self, request: Request) -> dict[str, Any]:

@@ -46,6 +46,8 @@ class AudioRoute(Protocol):
 
     def route(self, where: str | None) -> None: ...
     def volume_step(self, up: bool) -> int: ...
+    def status(self) -> dict[str, Any]: ...
+    def simulate_headset(self, plugged: bool) -> bool: ...
 
 
 class Phone:
@@ -69,6 +71,7 @@ class Phone:
         self._retry_timers: dict[int, Timer] = {}
         self._tick: Timer | None = None
         self.sip_port = 0
+        self.headset_detection = "none"  # how the board tells a plugged headset (docs/audio.md)
 
     def start(self) -> None:
         self._on_tick()
@@ -85,6 +88,35 @@ class Phone:
     def refresh(self) -> None:
         for terminal in self.terminals:
             terminal.refresh()
+
+    # -- sound hardware -------------------------------------------------------------------
+    def headset_detected(self, detection: str, plugged: bool) -> None:
+        """The board tells plugged headsets by `detection` (gpio, evdev, alsa or sim)."""
+        self.headset_detection = detection
+        for terminal in self.terminals:
+            terminal.headset_jack = True
+            terminal.headset(plugged)
+
+    def headset_changed(self, plugged: bool) -> None:
+        """Headset detection saw a headset plugged in or pulled out."""
+        for terminal in self.terminals:
+            terminal.headset(plugged)
+
+    def simulate_headset(self, plugged: bool) -> bool:
+        """Plug or pull a simulated headset (a board without sound hardware, or a profile with
+        `jack.kind = "sim"`); False when the board has real headset detection."""
+        if self.audio is not None:
+            return self.audio.simulate_headset(plugged)
+        if self.headset_detection == "none":
+            self.headset_detected("sim", plugged)
+        else:
+            self.headset_changed(plugged)
+        return True
+
+    def audio_failed(self, path: str, message: str) -> None:
+        """A sound device failed; the audio system has already moved the sound elsewhere."""
+        for terminal in self.terminals:
+            terminal.audio_failed(path, message)
 
     def _on_tick(self) -> None:
         """Keep clocks and call durations on screen current."""
@@ -195,6 +227,7 @@ class Phone:
             "lines": [self._line_status(i, now) for i in range(len(self.config.lines))],
             "calls": [self._call_status(c, now) for c in self.calls.values()],
             "terminals": [t.status() for t in self.terminals],
+            "audio": self.audio.status() if self.audio is not None else None,
         }
 
     def _line_status(self, index: int, now: float) -> dict[str, Any]:

@@ -47,7 +47,8 @@ async def run_phone(options: RunOptions) -> int:
     profile = options.board or load_profile("sim")
     try:
         board = build_board(profile, clock, loop.call_soon_threadsafe)
-        audio = build_audio(profile.audio, options.data_dir, loop.call_soon_threadsafe)
+        audio = build_audio(profile.audio, options.data_dir, loop.call_soon_threadsafe,
+                            gpio=getattr(board, "gpio", None), clock=clock)
     except (OSError, RuntimeError, ValueError) as exc:
         log.error("the board cannot start: %s", exc)
         return 1
@@ -56,7 +57,11 @@ async def run_phone(options: RunOptions) -> int:
     phone = Phone(options.config, clock, engine, [board], audio=audio)
     phone_box.append(phone)
     if audio is not None:
+        audio.on_failure = phone.audio_failed
+        audio.on_headset = phone.headset_changed
         audio.start()
+        if audio.jack is not None:
+            phone.headset_detected(audio.detection, audio.headset_plugged)
     try:
         await loop.run_in_executor(None, engine.start)
     except RuntimeError as exc:

@@ -16,12 +16,15 @@ from firmware.call import Call, CallState, EndReason, reason_for_failure
 from firmware.clock import Timer
 from firmware.dialplan import DialPlan, Match
 from firmware.screens import LineView, call_screen, idle_screen
+from firmware.texts import text
 
 if TYPE_CHECKING:
     from firmware.phone import Phone
 
 log = logging.getLogger("luren.terminal")
 ENDED_SCREEN_S = 3.0  # how long a hands-free call's end reason stays on screen
+NOTICE_S = 5.0  # how long a notice ("Headset failed") stays on screen
+SPEAKER, HEADSET = "speaker", "headset"  # the hands-free paths (the handset is the other one)
 REJECT_CODE = 486
 
 _CONGESTION_REASONS = {EndReason.NETWORK_ERROR, EndReason.UNKNOWN_NUMBER,
@@ -37,7 +40,10 @@ class Terminal:
         self.lines = lines
         self.line = lines[0]  # the line outgoing calls use
         self.offhook = False
-        self.speaker = False
+        self.hands_free: str | None = None  # SPEAKER or HEADSET carries the sound, else handset
+        self.headset_jack = False  # the board can tell whether a headset is plugged in
+        self.headset_plugged = False
+        self.notice = ""  # a short message over the screen's third row
         self.call: Call | None = None  # the foreground call, from off-hook to its end
         self.alerting: Call | None = None  # an incoming call ringing here
         self.rings = 0
@@ -57,8 +63,31 @@ class Terminal:
         self.offhook = offhook
         if offhook:
             self._lifted()
-        elif not self.speaker:
+        elif self.hands_free is None:
             self._drop_foreground()
+        self.refresh()
+
+    def headset(self, plugged: bool) -> None:
+        """Headset detection: plugging in moves the sound there, pulling out moves it back."""
+        if plugged == self.headset_plugged:
+            return
+        self.headset_plugged = plugged
+        if plugged and self._audio_wanted():
+            self.hands_free = HEADSET
+        elif not plugged and self.hands_free == HEADSET:
+            self._leave_headset()
+        self.refresh()
+
+    def audio_failed(self, path: str, message: str) -> None:
+        """A sound device stopped working (a USB headset pulled out): say so, and move on."""
+        log.warning("audio path %s failed: %s", path, message)
+        self._show_notice(text(f"{path}_failed", self.phone.config.device.language))
+        if path == HEADSET:
+            self.headset_plugged = False
+            if self.hands_free == HEADSET:
+                self._leave_headset()
+        elif path == SPEAKER and self.hands_free == SPEAKER and self.headset_plugged:
+            self.hands_free = HEADSET
         self.refresh()
 
     def key(self, name: str) -> None:
@@ -66,6 +95,8 @@ class Terminal:
             self._digit(name)
         elif name == "speaker":
             self._speaker_key()
+        elif name == "headset":
+            self._headset_key()
         elif name == "ok":
             self._ok_key()
         elif name == "cancel":
@@ -89,8 +120,8 @@ class Terminal:
             return False
         self._clear_ended()
         self.call = self._new_call(CallState.DIALING, number)
-        if not self.offhook:
-            self.speaker = True
+        if not self.offhook and self.hands_free is None:
+            self.hands_free = self._hands_free_path()
         self._send()
         self.refresh()
         return True
@@ -106,7 +137,7 @@ class Terminal:
         self._clear_ended()
         self.alerting = call
         if self.phone.config.lines[call.line].auto_answer:
-            self.speaker = not self.offhook
+            self.hands_free = None if self.offhook else self._hands_free_path()
             self._answer()
         else:
             self.phone.engine.ring(call.id)
@@ -132,40 +163,65 @@ class Terminal:
     # -- the parts of the inputs -----------------------------------------------------------
     def _lifted(self) -> None:
         if self.alerting is not None:
-            self.speaker = False
+            self.hands_free = None
             self._answer()
         elif self.call is not None and not self.call.ended:
             if self.call.state is CallState.DIALING and not self._path_open:
                 self._send()  # pre-dialled number: lifting the handset dials it
-            self.speaker = False
+            self.hands_free = None
         else:
             self._clear_ended()
             self.call = self._new_call(CallState.OFFHOOK)
 
     def _speaker_key(self) -> None:
-        if self.alerting is not None:
-            self.speaker = True
-            self._answer()
-        elif self.speaker:
-            self.speaker = False
+        if self.hands_free == SPEAKER and self.alerting is None:
+            self.hands_free = None
             if not self.offhook:
                 self._drop_foreground()
+        else:
+            self._hands_free_on(SPEAKER)
+
+    def _headset_key(self) -> None:
+        if self.hands_free == HEADSET and self.alerting is None:
+            self._leave_headset()
+        elif self.headset_jack and not self.headset_plugged:
+            self._show_notice(text("no_headset", self.phone.config.device.language))
+        else:
+            self._hands_free_on(HEADSET)
+
+    def _hands_free_on(self, path: str) -> None:
+        """The speaker or headset key: answer there, move the call there, or get a dial tone."""
+        self.hands_free = path
+        if self.alerting is not None:
+            self._answer()
         elif self.call is not None and not self.call.ended:
-            self.speaker = True
             if self.call.state is CallState.DIALING and not self._path_open:
                 self._send()
         else:
             self._clear_ended()
-            self.speaker = True
             self.call = self._new_call(CallState.OFFHOOK)
+
+    def _leave_headset(self) -> None:
+        """Off the headset: to the handset if lifted, the speaker in a call, else hang up."""
+        if self.offhook:
+            self.hands_free = None
+        elif self.call is not None and self.call.on_sip and not self.call.ended:
+            self.hands_free = SPEAKER
+        else:
+            self._drop_foreground()
+
+    def _hands_free_path(self) -> str:
+        """Where a call answered or dialled without lifting the handset goes."""
+        return HEADSET if self.headset_jack and self.headset_plugged else SPEAKER
 
     def _ok_key(self) -> None:
         if self.alerting is not None:
-            self.speaker = not self.offhook
+            if not self.offhook:
+                self.hands_free = self.hands_free or self._hands_free_path()
             self._answer()
         elif self.call is not None and self.call.state is CallState.DIALING:
-            if not self.offhook:
-                self.speaker = True
+            if not self.offhook and self.hands_free is None:
+                self.hands_free = self._hands_free_path()
             self._send()
 
     def _cancel_key(self) -> None:
@@ -190,8 +246,8 @@ class Terminal:
         if call.state not in (CallState.OFFHOOK, CallState.DIALING):
             return
         if digit == "#" and call.number:
-            if not self._audio_wanted():
-                self.speaker = True  # a pre-dialled number sent with # goes out hands-free
+            if not self._audio_wanted():  # a pre-dialled number sent with # goes hands-free
+                self.hands_free = self._hands_free_path()
             self._send()
             return
         call.number += digit
@@ -268,7 +324,7 @@ class Terminal:
     def _drop_foreground(self) -> None:
         """The user hung up: end the call (no end screen) and return to idle."""
         call, self.call = self.call, None
-        self.speaker = False
+        self.hands_free = None
         self._cancel_all()
         if call is not None and call.on_sip:
             self.phone.engine.hangup(call.id)
@@ -302,7 +358,7 @@ class Terminal:
     def _ended_shown(self) -> None:
         if self.call is not None and self.call.ended and not self.offhook:
             self.call = None
-            self.speaker = False
+            self.hands_free = None
             self.refresh()
 
     def _clear_ended(self) -> None:
@@ -327,6 +383,16 @@ class Terminal:
         self._cancel("ring")
         self.rings = 0
 
+    def _show_notice(self, words: str) -> None:
+        self.notice = words
+        self._cancel("notice")
+        self._timers["notice"] = self.phone.clock.call_later(NOTICE_S, self._notice_shown)
+
+    def _notice_shown(self) -> None:
+        self.notice = ""
+        self._timers.pop("notice", None)
+        self.refresh()
+
     # -- timers ------------------------------------------------------------------------------
     def _cancel(self, name: str) -> None:
         timer = self._timers.pop(name, None)
@@ -342,7 +408,14 @@ class Terminal:
 
     # -- outputs -----------------------------------------------------------------------------
     def _audio_wanted(self) -> bool:
-        return self.offhook or self.speaker
+        return self.offhook or self.hands_free is not None
+
+    @property
+    def route(self) -> str | None:
+        """The sound hardware the terminal wants now: handset, speaker, headset or none."""
+        if not self._audio_wanted():
+            return None
+        return self.hands_free or "handset"
 
     def _wanted_tone(self) -> str | None:
         call = self.call
@@ -377,7 +450,7 @@ class Terminal:
         if not wanted_path and self._path_open:
             engine.close_audio_path()
         self._path_open = wanted_path
-        route = ("speaker" if self.speaker else "handset") if wanted_path else None
+        route = self.route
         if route != self._route and self.phone.audio is not None:
             self.phone.audio.route(route)
         self._route = route
@@ -387,8 +460,16 @@ class Terminal:
         width = self.board.display.width
         shown = self.alerting or self.call
         if shown is not None:
-            return call_screen(shown, self.now(), language, width)
-        return idle_screen(self.phone.wall_time(), self._line_view(self.line), language, width)
+            rows = call_screen(shown, self.now(), language, width)
+            if shown is self.call and self.hands_free and shown.state is CallState.CONNECTED:
+                rows[2] = text(f"on_{self.hands_free}", language)
+        else:
+            rows = idle_screen(self.phone.wall_time(), self._line_view(self.line), language,
+                               width)
+        if self.notice:
+            rows += [""] * (3 - len(rows))
+            rows[2] = self.notice
+        return rows
 
     def _line_view(self, index: int) -> LineView:
         cfg = self.phone.config.lines[index]
@@ -403,8 +484,10 @@ class Terminal:
             name = f"line{index + 1}"
             if name in board.leds:
                 board.leds[name].set(self._line_led(index))
-        if "speaker" in board.leds:
-            board.leds["speaker"].set(LedState(LedPattern.ON if self.speaker else LedPattern.OFF))
+        for path in (SPEAKER, HEADSET):
+            if path in board.leds:
+                on = self.hands_free == path
+                board.leds[path].set(LedState(LedPattern.ON if on else LedPattern.OFF))
 
     def _line_led(self, index: int) -> LedState:
         if self.alerting is not None and self.alerting.line == index:
@@ -421,7 +504,10 @@ class Terminal:
     def status(self) -> dict[str, Any]:
         return {
             "hook": "offhook" if self.offhook else "onhook",
-            "speaker": self.speaker,
+            "speaker": self.hands_free == SPEAKER,
+            "headset": self.hands_free == HEADSET,
+            "headset_plugged": self.headset_plugged if self.headset_jack else None,
+            "route": self.route,
             "line": self.line,
             "tone": self._tone,
             "audio_path": self._path_open,

@@ -20,6 +20,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "invalid_number": {"sv": "Ogiltigt nummer", "en": "Invalid number"},
     "missed_call": {"sv": "Missat samtal", "en": "Missed call"},
     "line_busy": {"sv": "Linjen upptagen", "en": "Line busy"},
+    "on_speaker": {"sv": "Högtalare", "en": "Speaker"},
+    "on_headset": {"sv": "Headset", "en": "Headset"},
+    "no_headset": {"sv": "Inget headset", "en": "No headset"},
+    "headset_failed": {"sv": "Headsetfel", "en": "Headset failed"},
+    "speaker_failed": {"sv": "Högtalarfel", "en": "Speaker failed"},
+    "handset_failed": {"sv": "Lurfel", "en": "Handset failed"},
 }
 
 WEEKDAYS = {"sv": ("mån", "tis", "ons", "tor", "fre", "lör", "sön"),

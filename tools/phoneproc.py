@@ -101,6 +101,9 @@ class PhoneClient:
     def hook(self, offhook: bool) -> dict[str, Any]:
         return self.request("POST", "/api/v1/hook", {"offhook": offhook})
 
+    def headset(self, plugged: bool) -> dict[str, Any]:
+        return self.request("POST", "/api/v1/headset", {"plugged": plugged})
+
     def dial(self, number: str) -> dict[str, Any]:
         return self.request("POST", "/api/v1/dial", {"number": number})
 

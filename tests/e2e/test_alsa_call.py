@@ -4,6 +4,7 @@ slave (no kernel module): capture reads a raw file, playback writes a WAV."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import wave
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from audio.jack import EV_SW, SW_HEADPHONE_INSERT, pack_event
 from tests.e2e.conftest import USERS, wait_registered
 from tests.harness.audio_check import dominant_frequency, read_wav
 from tools.pbx.kamailio import Kamailio
@@ -102,3 +104,104 @@ def test_call_through_alsa_handset(tmp_path: Path, pbx: Kamailio, make_baresip) 
         seconds = wav.getnframes() / wav.getframerate()
     assert dominant_frequency(outfile, skip_seconds=max(0.0, seconds - 2.5)) == \
         pytest.approx(1000, abs=15)
+
+
+def tone_raw(freq: float, seconds: float) -> bytes:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (np.sin(2 * np.pi * freq * t) * 8000).astype("<i2").tobytes()
+
+
+def dominant_by_window(samples: np.ndarray, rate: int, window_s: float = 0.5) -> list[int]:
+    """The strongest frequency (Hz, rounded) of each window that is not silent."""
+    n = int(rate * window_s)
+    found = []
+    for start in range(0, len(samples) - n, n):
+        chunk = samples[start:start + n]
+        if np.sqrt(np.mean(chunk ** 2)) < 0.01:
+            continue
+        spectrum = np.abs(np.fft.rfft(chunk * np.hanning(n)))
+        found.append(int(round(np.argmax(spectrum) * rate / n)))
+    return found
+
+
+def runs(values: list[int], tolerance: int = 20, min_run: int = 3) -> list[int]:
+    """The sequence of values held for at least `min_run` windows in a row."""
+    out: list[int] = []
+    count = 0
+    for i, value in enumerate(values):
+        count = count + 1 if i and abs(value - values[i - 1]) <= tolerance else 1
+        if count == min_run and (not out or abs(out[-1] - value) > tolerance):
+            out.append(value)
+    return out
+
+
+def test_headset_plugged_in_mid_call_moves_both_directions_and_back(
+        tmp_path: Path, pbx: Kamailio, make_baresip) -> None:
+    """A headset jack switch (Linux input events, here through a FIFO) plugged in during a
+    handset call moves speech both ways to the headset; pulling it out moves it back."""
+    files = {}
+    conf = tmp_path / "asoundrc"
+    parts = []
+    for path, freq in (("handset", 500), ("headset", 1500)):
+        infile, outfile = tmp_path / f"{path}.in.raw", tmp_path / f"{path}.out.wav"
+        infile.write_bytes(tone_raw(freq, 90))
+        files[path] = outfile
+        parts.append(
+            f'pcm.{path}_cap {{\n  type file\n  slave {{ pcm {{ type null }} }}\n'
+            f'  file "/dev/null"\n  infile "{infile}"\n  format "raw"\n}}\n'
+            f'pcm.{path}_play {{\n  type file\n  slave {{ pcm {{ type null }} }}\n'
+            f'  file "{outfile}"\n  format "wav"\n}}\n')
+    conf.write_text("".join(parts))
+    events = tmp_path / "headset-events"
+    os.mkfifo(events)
+    writer = os.open(events, os.O_RDWR)  # a writer exists before the phone opens it
+    sim = (REPO_ROOT / "board" / "profiles" / "sim.toml").read_text()
+    profile = tmp_path / "headset-deskphone.toml"
+    profile.write_text(sim.replace('name = "sim"', 'name = "headset-test"') + (
+        "\n[audio]\npace = true\n"
+        '[audio.paths.handset]\ncapture = "handset_cap"\nplayback = "handset_play"\n'
+        '[audio.paths.headset]\ncapture = "headset_cap"\nplayback = "headset_play"\n'
+        f'[audio.jack]\nkind = "evdev"\ndevice = "{events}"\n'))
+    far = make_baresip("1002", tone_hz=1000, auto_answer=True)
+    line = LineSpec("1001", USERS["1001"], f"127.0.0.1:{pbx.port}", "Handset")
+    phone = PhoneProcess(tmp_path / "phone", phone_config([line]), board=str(profile),
+                         env={"ALSA_CONFIG_PATH": str(conf)}).start()
+
+    def audio_on(path: str) -> None:
+        phone.wait_status(lambda s: s["audio"]["path"] == path, 10, f"the sound on {path}")
+
+    def plays(path: str, seconds: float) -> None:
+        start = wav_bytes(files[path])
+        wait_until(lambda: wav_bytes(files[path]) - start > seconds * RATE * 2, 20,
+                   what=f"{seconds} s more of the call on the {path}")
+
+    try:
+        wait_registered(phone)
+        assert phone.status()["audio"]["headset_detection"] == "evdev"
+        phone.hook(True)
+        phone.keys("1002")
+        phone.wait_text("In call", 10)
+        far.wait_event("CALL_ESTABLISHED", 10)
+        plays("handset", 2)
+        os.write(writer, pack_event(EV_SW, SW_HEADPHONE_INSERT, 1))
+        audio_on("headset")
+        assert "Headset" in phone.screen_text()
+        assert phone.leds()["headset"]["pattern"] == "on"
+        plays("headset", 2.5)
+        os.write(writer, pack_event(EV_SW, SW_HEADPHONE_INSERT, 0))
+        audio_on("handset")
+        plays("handset", 2.5)
+        assert phone.status()["calls"][0]["state"] == "connected"
+        phone.hook(False)
+        far.wait_event("CALL_CLOSED", 10)
+    finally:
+        phone.stop()
+        os.close(writer)
+
+    heard, rate = read_wav(far.wait_audio_files(1, 10)[0])
+    assert runs(dominant_by_window(heard, rate)) == [500, 1500, 500], \
+        "baresip did not hear handset, then headset, then handset"
+    for path in ("headset", "handset"):  # the handset's file holds its last stretch
+        samples, rate = read_wav(files[path])
+        assert 1000 in runs(dominant_by_window(samples, rate), min_run=4), \
+            f"the far end's tone did not come out of the {path}"

@@ -31,6 +31,11 @@ def test_paths_are_parsed() -> None:
     ({"paths": {"handset": {**PATHS["handset"], "volume": 3}}}, "unknown key 'volume'"),
     ({"paths": PATHS, "pace": "yes"}, "audio.pace"),
     ({"paths": PATHS, "sound": 1}, "unknown key 'sound'"),
+    ({"paths": PATHS, "jack": {"kind": "usb"}}, "audio.jack.kind: 'usb' is not one of"),
+    ({"paths": PATHS, "jack": {"kind": "gpio"}}, "audio.jack.pin"),
+    ({"paths": PATHS, "jack": {"kind": "gpio", "pin": 5, "plugged": 0}}, "audio.jack.plugged"),
+    ({"paths": PATHS, "jack": {"kind": "evdev"}}, "audio.jack.device"),
+    ({"paths": PATHS, "jack": {"kind": "alsa", "pin": 3}}, "audio.jack.pin: not a key"),
 ])
 def test_bad_tables_name_the_key(table: dict, words: str) -> None:
     with pytest.raises(AudioSpecError, match=words):
@@ -57,3 +62,35 @@ def test_volume_keys_step_the_current_path_and_persist(tmp_path: Path) -> None:
     again = AudioSystem(parse_audio({"paths": PATHS}), tmp_path, lambda fn: fn())
     assert again.router.volume(Route.SPEAKER) == start + 1
     assert again.router.volume(Route.HANDSET) == audio.router.volume(Route.HANDSET)
+
+
+def test_a_simulated_jack_reports_to_the_controller_and_a_real_one_refuses(
+        tmp_path: Path) -> None:
+    audio = AudioSystem(parse_audio({"paths": PATHS, "jack": {"kind": "sim"}}), tmp_path,
+                        lambda fn: fn())
+    heard: list[bool] = []
+    audio.on_headset = heard.append
+    audio.start()
+    try:
+        assert audio.simulate_headset(True) and audio.simulate_headset(False)
+        assert heard == [True, False]
+        assert audio.status()["headset_detection"] == "sim"
+    finally:
+        audio.stop()
+    fifo = tmp_path / "events"
+    real = AudioSystem(parse_audio({"paths": PATHS, "jack": {"kind": "evdev",
+                                                             "device": str(fifo)}}),
+                       tmp_path, lambda fn: fn())
+    assert real.simulate_headset(True) is False
+
+
+def test_headset_detection_that_cannot_start_is_reported_not_fatal(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-input-device"
+    audio = AudioSystem(parse_audio({"paths": PATHS, "jack": {"kind": "evdev",
+                                                              "device": str(missing)}}),
+                        tmp_path, lambda fn: fn())
+    audio.start()
+    try:
+        assert audio.jack is None and audio.status()["headset_detection"] == "none"
+    finally:
+        audio.stop()

@@ -331,6 +331,12 @@ class RecordingAudio:
         self.steps.append(up)
         return 8
 
+    def status(self) -> dict[str, Any]:
+        return {"routes": len(self.routes)}
+
+    def simulate_headset(self, plugged: bool) -> bool:
+        return False  # as a board with real headset detection
+
 
 def test_the_terminal_routes_sound_hardware_and_volume_keys() -> None:
     config = parse_config({"device": {"language": "en"},
@@ -346,3 +352,104 @@ def test_the_terminal_routes_sound_hardware_and_volume_keys() -> None:
     term.hook(False)
     assert audio.routes == ["handset", "speaker", "handset", None]
     assert audio.steps == [True, False]
+
+
+def audio_phone(*, jack: bool = True) -> tuple[Phone, RecordingSip, RecordingAudio]:
+    config = parse_config({"device": {"language": "en"},
+                           "lines": [{"user": "1001", "registrar": "127.0.0.1:5060"}]})
+    audio, sip = RecordingAudio(), RecordingSip()
+    phone = Phone(config, ManualClock(), sip, [sim_board()], audio=audio)
+    phone.start()
+    phone.on_sip_event(ev.RegistrationChanged(0, True, 200, "OK", 300))
+    if jack:
+        phone.headset_detected("gpio", False)
+    return phone, sip, audio
+
+
+def connect(phone: Phone, sip: RecordingSip) -> str:
+    cid = sip.last("make_call")[1]
+    phone.on_sip_event(ev.CallStateChanged(cid, "confirmed", 200, "OK"))
+    return cid
+
+
+def test_plugging_a_headset_mid_call_moves_the_sound_and_pulling_it_moves_it_back() -> None:
+    phone, sip, audio = audio_phone()
+    term = phone.terminals[0]
+    term.hook(True)
+    for d in "1002#":
+        term.key(d)
+    connect(phone, sip)
+    phone.headset_changed(True)
+    assert term.status()["route"] == "headset"
+    assert phone.terminals[0].board.leds["headset"].state.pattern is LedPattern.ON
+    assert "Headset" in screen(phone)
+    phone.headset_changed(False)  # pulled out with the handset still lifted: back to it
+    assert audio.routes == ["handset", "headset", "handset"]
+    assert phone.terminals[0].board.leds["headset"].state.pattern is LedPattern.OFF
+    assert phone.calls, "the call goes on"
+
+
+def test_pulling_the_headset_with_the_handset_down_moves_the_call_to_the_speaker() -> None:
+    phone, sip, audio = audio_phone()
+    phone.headset_changed(True)
+    term = phone.terminals[0]
+    term.dial("1002")  # click-to-dial without lifting: the plugged headset carries it
+    cid = connect(phone, sip)
+    phone.headset_changed(False)
+    assert audio.routes == ["headset", "speaker"]
+    assert ("hangup", cid, 0) not in sip.sent
+    assert "Speaker" in screen(phone)
+
+
+def test_headset_key_answers_moves_and_returns_a_call() -> None:
+    phone, sip, audio = audio_phone()
+    phone.headset_changed(True)
+    phone.on_sip_event(ev.IncomingCall("in1", 0, "sip:1002@pbx", "Bertil", "1002"))
+    term = phone.terminals[0]
+    term.key("headset")
+    assert sip.last("answer") == ("answer", "in1")
+    phone.on_sip_event(ev.CallStateChanged("in1", "confirmed", 200, "OK"))
+    term.key("speaker")
+    term.key("headset")
+    term.key("headset")  # off the headset in a call with the handset down: the speaker
+    assert audio.routes == ["headset", "speaker", "headset", "speaker"]
+    assert "hangup" not in sip.names()
+
+
+def test_headset_key_without_a_headset_says_so_and_does_nothing() -> None:
+    phone, sip, audio = audio_phone()
+    term = phone.terminals[0]
+    term.key("headset")
+    assert "No headset" in screen(phone)
+    assert audio.routes == [] and "open_audio_path" not in sip.names()
+    phone.clock.advance(6)
+    assert "No headset" not in screen(phone)
+
+
+def test_headset_key_gives_a_dial_tone_on_the_headset_and_hangs_up() -> None:
+    phone, _, audio = audio_phone(jack=False)  # no detection: trust the key
+    term = phone.terminals[0]
+    term.key("headset")
+    assert term.status()["tone"] == "dial" and audio.routes == ["headset"]
+    term.key("headset")
+    assert audio.routes == ["headset", None] and term.status()["tone"] is None
+
+
+def test_a_failed_headset_device_moves_the_call_and_shows_why() -> None:
+    phone, sip, audio = audio_phone()
+    phone.headset_changed(True)
+    term = phone.terminals[0]
+    term.dial("1002")
+    connect(phone, sip)
+    phone.audio_failed("headset", "headset: cannot write to device 'hw:1' (No such device)")
+    assert "Headset failed" in screen(phone)
+    assert audio.routes == ["headset", "speaker"]
+    assert term.status()["headset_plugged"] is False
+
+
+def test_api_headset_needs_a_simulated_jack() -> None:
+    phone, _, _ = audio_phone()
+    assert phone.simulate_headset(True) is False
+    plain, _, _ = make_phone()
+    assert plain.simulate_headset(True) is True
+    assert plain.terminals[0].status()["headset_plugged"] is True
