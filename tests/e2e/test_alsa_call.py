@@ -120,7 +120,7 @@ def dominant_by_window(samples: np.ndarray, rate: int, window_s: float = 0.5) ->
         if np.sqrt(np.mean(chunk ** 2)) < 0.01:
             continue
         spectrum = np.abs(np.fft.rfft(chunk * np.hanning(n)))
-        found.append(int(round(np.argmax(spectrum) * rate / n)))
+        found.append(round(float(np.argmax(spectrum)) * rate / n))
     return found
 
 
