@@ -147,6 +147,16 @@ def dtmf_feedback(digit: str, rate: int, ms: int = DTMF_FEEDBACK_MS,
     return render([ToneSegment(low, high, ms, 0)], rate, level_dbm0=level_dbm0)
 
 
+def key_feedback(key: str) -> tuple[list[ToneSegment], int]:
+    """What pressing `key` sounds like, as tone segments and a peak sample value for a tone
+    generator elsewhere (the SIP media): the key's DTMF pair for 0-9, * and #, else a click."""
+    if key in DTMF_FREQS:
+        low, high = DTMF_FREQS[key]
+        return ([ToneSegment(low, high, DTMF_FEEDBACK_MS, 0)],
+                round(amplitude(DTMF_FEEDBACK_LEVEL_DBM0)))
+    return [ToneSegment(KEY_CLICK_HZ, 0, KEY_CLICK_MS, 0)], round(amplitude(KEY_CLICK_LEVEL_DBM0))
+
+
 def dtmf_pair(digit: str) -> tuple[int, int]:
     """(low, high) Hz of a keypad key: 0-9, *, #, A-D (either case)."""
     try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from audio.synth import key_feedback
 from board.keys import DIGITS, LINE_KEYS
 from board.parts import Board, LedPattern, LedState
 from firmware.call import Call, CallState, EndReason, reason_for_failure
@@ -91,6 +92,8 @@ class Terminal:
         self.refresh()
 
     def key(self, name: str) -> None:
+        if self._path_open and self.phone.config.device.key_tones:
+            self.phone.engine.play_feedback(*key_feedback(name))
         if name in DIGITS:
             self._digit(name)
         elif name == "speaker":
@@ -445,7 +448,7 @@ class Terminal:
             if tone is None:
                 engine.stop_tone()
             else:
-                engine.play_tone(tone, self.phone.tones.tone(tone))
+                engine.play_tone(tone, self.phone.tones.tone(tone), self.phone.tones.loops(tone))
             self._tone = tone
         if not wanted_path and self._path_open:
             engine.close_audio_path()

@@ -238,6 +238,9 @@ class DeviceConfig:
         min=10, max=600))
     voicemail_number: str = field(default="555", metadata=doc(
         "Number the voicemail key dials (digits, * and #); empty = no voicemail key."))
+    key_tones: bool = field(default=True, metadata=doc(
+        "Sound on key presses while the handset, speaker or headset is open: the DTMF pair "
+        "of 0-9, * and #, a short click for other keys."))
     max_calls: int = field(default=4, metadata=doc(
         "Calls the phone handles at once (pjsua2's hard limit is 4).", min=1, max=4))
     name: str = field(default="", metadata=doc("Device name shown on the console."))

@@ -180,8 +180,11 @@ class SipEngine:
     def close_audio_path(self) -> None:
         self._submit("close_audio_path", lambda: self._terminal().close_path())
 
-    def play_tone(self, name: str, segments: list[ToneSegment]) -> None:
-        self._submit("play_tone", lambda: self._terminal().play_tone(name, segments))
+    def play_tone(self, name: str, segments: list[ToneSegment], loop: bool = True) -> None:
+        self._submit("play_tone", lambda: self._terminal().play_tone(name, segments, loop))
+
+    def play_feedback(self, segments: list[ToneSegment], volume: int) -> None:
+        self._submit("play_feedback", lambda: self._terminal().play_feedback(segments, volume))
 
     def stop_tone(self) -> None:
         self._submit("stop_tone", lambda: self._terminal().stop_tone())

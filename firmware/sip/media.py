@@ -125,6 +125,8 @@ class TerminalMedia:
         self.mic: pj.AudioMedia | None = self._port or self._make_mic(mic_tone_hz, mic_file)
         self._tones = pj.ToneGenerator()
         self._tones.createToneGenerator(clock_rate, 1)
+        self._feedback = pj.ToneGenerator()  # key clicks and DTMF heard while keys are pressed
+        self._feedback.createToneGenerator(clock_rate, 1)
         self._earpiece: pj.AudioMedia | None = None
         self.earpiece_file: Path | None = None
         self.tone: str | None = None
@@ -153,6 +155,7 @@ class TerminalMedia:
             self._earpiece = self._port or self._new_recording()
             if self._earpiece is not None:
                 self._tones.startTransmit(self._earpiece)
+                self._feedback.startTransmit(self._earpiece)
                 for media in self._calls.values():
                     media.startTransmit(self._earpiece)
         return self.earpiece_file
@@ -175,6 +178,7 @@ class TerminalMedia:
             for media in self._calls.values():
                 media.stopTransmit(sink)
             self._tones.stopTransmit(sink)
+            self._feedback.stopTransmit(sink)
             del sink  # destroying a recorder writes the WAV header
 
     # -- calls -------------------------------------------------------------------------
@@ -228,10 +232,19 @@ class TerminalMedia:
             log.debug("disconnect %s: %s", call_id, exc.info())
 
     # -- tones -------------------------------------------------------------------------
-    def play_tone(self, name: str, segments: list[ToneSegment]) -> None:
+    def play_tone(self, name: str, segments: list[ToneSegment], loop: bool = True) -> None:
+        """Play a call-progress tone into the earpiece: looping until stopped, or once."""
         self._tones.stop()
-        self._tones.play(_tone_descs(segments), True)
+        self._tones.play(_tone_descs(segments), loop)
         self.tone, self.tone_started_at = name, time.monotonic()
+
+    def play_feedback(self, segments: list[ToneSegment], volume: int) -> None:
+        """A short sound once, over whatever plays (key click, DTMF of a pressed key); only
+        heard with the earpiece open. `volume` is the peak sample value."""
+        if self._earpiece is None:
+            return
+        self._feedback.stop()
+        self._feedback.play(_tone_descs(segments, volume), False)
 
     def stop_tone(self) -> None:
         if self.tone is not None:
@@ -247,3 +260,4 @@ class TerminalMedia:
         self._mic_obj = None
         self._port = None
         self._tones = None
+        self._feedback = None

@@ -4,6 +4,7 @@ heard by the phone's own detector (audio/dtmf.py)."""
 from __future__ import annotations
 
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from audio.dtmf import DtmfDetector
 from tests.e2e.conftest import PhoneFactory, wait_registered
 from tools.pbx.kamailio import Kamailio
+from tools.pbx.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -81,3 +83,38 @@ def test_each_line_sends_keys_its_own_way(pbx: Kamailio, make_phone: PhoneFactor
     assert heard["calls"][0]["dtmf_methods"] == methods
     caller.key("speaker")
     callee.wait_status(lambda s: not s["calls"], 10, "the call to end")
+
+
+def test_keys_pressed_off_hook_are_heard_in_the_earpiece(pbx: Kamailio,
+                                                         make_phone: PhoneFactory) -> None:
+    """Key tones: each digit pressed with the handset up sounds its own DTMF pair locally."""
+    phone = make_phone("1001", pbx.port)
+    wait_registered(phone)
+    phone.hook(True)
+    phone.wait_status(lambda s: s["engine"]["earpiece_file"], 5, "the earpiece to open")
+
+    def earpiece_bytes() -> int:
+        path = Path(phone.status()["engine"]["earpiece_file"])
+        return path.stat().st_size if path.exists() else 0
+
+    for key in "159":  # the plan wants four digits: nothing is dialled
+        start = earpiece_bytes()
+        phone.keys(key)
+        wait_until(lambda s=start: earpiece_bytes() - s > 0.2 * 32000, 5,
+                   what=f"the tone of {key} to be played")
+    earpiece = Path(phone.status()["engine"]["earpiece_file"])
+    phone.hook(False)
+    wait_until(lambda: wav_frames(earpiece) > 0, 5, what="the earpiece file to be closed")
+    with wave.open(str(earpiece), "rb") as wav:
+        pcm = wav.readframes(wav.getnframes())
+        detector = DtmfDetector(wav.getframerate())
+    assert "".join(e.digit for e in detector.feed(pcm) + detector.flush()) == "159"
+
+
+def wav_frames(path: Path) -> int:
+    """Frames in a WAV whose header has been written (0 while it is still being recorded)."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return wav.getnframes()
+    except (wave.Error, EOFError):
+        return 0

@@ -61,8 +61,11 @@ class RecordingSip:
     def close_audio_path(self) -> None:
         self.sent.append(("close_audio_path",))
 
-    def play_tone(self, name: str, segments: list[ToneSegment]) -> None:
+    def play_tone(self, name: str, segments: list[ToneSegment], loop: bool = True) -> None:
         self.sent.append(("play_tone", name))
+
+    def play_feedback(self, segments: list[ToneSegment], volume: int) -> None:
+        self.sent.append(("play_feedback", tuple(s.freqs for s in segments)))
 
     def stop_tone(self) -> None:
         self.sent.append(("stop_tone",))
@@ -453,3 +456,23 @@ def test_api_headset_needs_a_simulated_jack() -> None:
     plain, _, _ = make_phone()
     assert plain.simulate_headset(True) is True
     assert plain.terminals[0].status()["headset_plugged"] is True
+
+
+def test_keys_sound_their_dtmf_pair_or_a_click_while_the_sound_is_open() -> None:
+    phone, sip, _ = make_phone()
+    term = phone.terminals[0]
+    term.key("5")  # on-hook pre-dialling: nothing open, nothing heard here
+    assert "play_feedback" not in sip.names()
+    term.key("cancel")
+    term.hook(True)
+    term.key("5")
+    term.key("down")
+    feedback = [c[1] for c in sip.sent if c[0] == "play_feedback"]
+    assert feedback == [((770, 1336),), ((2000,),)]
+
+
+def test_key_tones_can_be_switched_off() -> None:
+    phone, sip, _ = make_phone(key_tones=False)
+    phone.terminals[0].hook(True)
+    phone.terminals[0].key("5")
+    assert "play_feedback" not in sip.names()
