@@ -390,6 +390,7 @@ class AlsaBridge:
 
     def _close_path(self) -> None:
         if self.path is not None:
+            self.path.drop()  # what the old path still holds is not played out on switching
             self.path.close()
             self.path = None
 

@@ -154,6 +154,17 @@ class PcmPath:
             return 0
         return size
 
+    def drop(self) -> None:
+        """Throw away what the playback device still holds, so that closing does not play it
+        out (pyalsaaudio's close() drains a playback PCM first)."""
+        pcm = self._playback
+        drop = getattr(pcm, "drop", None)
+        if drop is not None:
+            try:
+                drop()
+            except _alsa_error_types():
+                pass  # a device already gone holds nothing to play
+
     @property
     def has_capture(self) -> bool:
         return self.capture_device is not None

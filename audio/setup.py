@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
+from audio import synth
 from audio.bridge import AlsaBridge
 from audio.echo import EchoCancellingEnds
 from audio.jack import HeadsetJack, SimJack, jack_from_profile
 from audio.pcm import AudioDeviceError, PathConfig, PcmPath
-from audio.routing import AudioRouter, AudioRouting, JsonVolumeStore, Path
+from audio.ringer import MEDIA_RATE, Ringer
+from audio.routing import VOLUME_DEFAULT, AudioRouter, AudioRouting, JsonVolumeStore, Path
 from board.gpio.base import GpioBackend
 
 log = logging.getLogger("luren.audio")
@@ -38,6 +40,7 @@ class AudioSpec:
     paths: Mapping[Path, PathConfig]
     pace: bool = False  # the devices do not keep time (ALSA null/file plugins in tests)
     jack: Mapping[str, Any] = field(default_factory=dict)
+    ringer: PathConfig | None = None  # playback only
 
 
 def parse_audio(table: Mapping[str, Any]) -> AudioSpec:
@@ -45,13 +48,18 @@ def parse_audio(table: Mapping[str, Any]) -> AudioSpec:
     unknown = set(table) - {"paths", "pace", "jack", "media_rate"}
     if unknown:
         raise AudioSpecError(f"audio: unknown key {sorted(unknown)[0]!r}")
-    raw_paths = table.get("paths", {})
-    if not isinstance(raw_paths, Mapping) or not raw_paths:
+    raw_paths = dict(table.get("paths", {})) if isinstance(table.get("paths"), Mapping) else {}
+    raw_ringer = raw_paths.pop("ringer", None)
+    if not raw_paths:
         raise AudioSpecError("audio.paths: give at least one path (handset, headset, speaker)")
     paths = {_path_name(name): _path_config(name, raw) for name, raw in raw_paths.items()}
+    ringer = None if raw_ringer is None else _path_config("ringer", raw_ringer, capture=False)
+    if ringer is not None and ringer.rate not in synth.RATES:
+        raise AudioSpecError(f"audio.paths.ringer.rate: one of {', '.join(map(str, synth.RATES))}")
     if not isinstance(table.get("pace", False), bool):
         raise AudioSpecError("audio.pace: must be true or false")
-    return AudioSpec(paths, bool(table.get("pace", False)), _jack(table.get("jack", {})))
+    return AudioSpec(paths, bool(table.get("pace", False)), _jack(table.get("jack", {})),
+                     ringer)
 
 
 JACK_KEYS = {"none": set(), "sim": set(), "gpio": {"pin", "plugged"},
@@ -85,20 +93,19 @@ def _path_name(name: str) -> Path:
     try:
         return Path(name)
     except ValueError:
-        if name == "ringer":
-            raise AudioSpecError("audio.paths.ringer: the ringer path is not used yet") from None
         raise AudioSpecError(f"audio.paths.{name}: not a path (handset, headset, speaker)"
                              ) from None
 
 
-def _path_config(name: str, raw: Any) -> PathConfig:
+def _path_config(name: str, raw: Any, *, capture: bool = True) -> PathConfig:
     where = f"audio.paths.{name}"
     if not isinstance(raw, Mapping):
         raise AudioSpecError(f"{where}: must be a table")
-    unknown = set(raw) - set(PATH_KEYS)
+    unknown = set(raw) - (set(PATH_KEYS) if capture else set(PATH_KEYS) - {"capture"})
     if unknown:
-        raise AudioSpecError(f"{where}: unknown key {sorted(unknown)[0]!r}")
-    for key in ("capture", "playback"):
+        raise AudioSpecError(f"{where}: unknown key {sorted(unknown)[0]!r}"
+                             + ("" if capture else " (the ringer only plays)"))
+    for key in ("capture", "playback") if capture else ("playback",):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise AudioSpecError(f"{where}.{key}: an ALSA device name is required")
     numbers = {k: raw.get(k, d) for k, d in (("rate", 16000), ("channels", 1),
@@ -106,7 +113,7 @@ def _path_config(name: str, raw: Any) -> PathConfig:
     for key, value in numbers.items():
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise AudioSpecError(f"{where}.{key}: must be a positive whole number")
-    return PathConfig(name, raw["capture"], raw["playback"], **numbers)
+    return PathConfig(name, raw.get("capture"), raw["playback"], **numbers)
 
 
 class AudioSystem:
@@ -135,6 +142,13 @@ class AudioSystem:
         self.detection = kind
         self.on_headset: Callable[[bool], None] | None = None
         self.on_failure: Callable[[str, str], None] | None = None
+        self._ringer_volume = JsonVolumeStore(data_dir / "audio" / "ringer.json")
+        self.ringer: Ringer | None = None
+        if spec.ringer is not None:
+            volume = self._ringer_volume.load().get("ringer", VOLUME_DEFAULT)
+            self.ringer = Ringer(spec.ringer, pace=spec.pace, volume=volume,
+                                 on_error=lambda error: dispatch(
+                                     lambda: self._ringer_failed(error)))
 
     def _echo_on_speaker(self, old: Path, new: Path) -> None:
         self.ends.enabled = new is Path.SPEAKER
@@ -142,6 +156,38 @@ class AudioSystem:
     def _failed(self, path: Path, error: AudioDeviceError) -> None:
         if self.on_failure is not None:
             self.on_failure(path.value, str(error))
+
+    def _ringer_failed(self, error: AudioDeviceError) -> None:
+        if self.on_failure is not None:
+            self.on_failure("ringer", str(error))
+
+    # -- the ringer ------------------------------------------------------------------------
+    def ring(self, ringtone: str, cadence_ms: tuple[int, ...]) -> None:
+        """Ring with `ringtone` in the country's cadence (on the ringer path, if any)."""
+        if self.ringer is not None:
+            self.ringer.ring(ringtone, cadence_ms)
+
+    def stop_ringing(self) -> None:
+        """Stop ringing; returns once the ringer's device is closed (a speaker sharing the
+        hardware can open it next)."""
+        if self.ringer is not None:
+            self.ringer.stop()
+
+    def key_sound(self, key: str) -> None:
+        """A key press while no path is open: its DTMF pair or a click, on the ringer."""
+        if self.ringer is None:
+            return
+        sound = synth.dtmf_feedback(key, MEDIA_RATE) if key in synth.DTMF_FREQS \
+            else synth.key_click(MEDIA_RATE)
+        self.ringer.play_once(sound, MEDIA_RATE)
+
+    def ringer_volume_step(self, up: bool) -> int:
+        """The volume keys while it rings: the ringer's volume, kept across restarts."""
+        if self.ringer is None:
+            return VOLUME_DEFAULT
+        self.ringer.volume = self.ringer.volume + (1 if up else -1)
+        self._ringer_volume.save({"ringer": self.ringer.volume})
+        return self.ringer.volume
 
     def _headset(self, plugged: bool) -> None:
         if plugged:
@@ -177,6 +223,8 @@ class AudioSystem:
     def stop(self) -> None:
         if self.jack is not None:
             self.jack.close()
+        if self.ringer is not None:
+            self.ringer.close()
         self.bridge.stop()
 
     def route(self, where: str | None) -> None:
@@ -194,6 +242,7 @@ class AudioSystem:
                 "headset_plugged": self.headset_plugged,
                 "failed_paths": sorted(p.value for p in self.router.failed),
                 "volume": self.router.volume(),
+                "ringer": self.ringer.status() if self.ringer is not None else None,
                 "buffered_capture_ms": stats.capture_ms,
                 "buffered_playback_ms": stats.playback_ms, "device_errors": stats.device_errors,
                 "underruns": stats.capture_underruns + stats.playback_underruns}

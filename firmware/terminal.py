@@ -92,8 +92,12 @@ class Terminal:
         self.refresh()
 
     def key(self, name: str) -> None:
-        if self._path_open and self.phone.config.device.key_tones:
-            self.phone.engine.play_feedback(*key_feedback(name))
+        audio = self.phone.audio
+        if self.phone.config.device.key_tones:
+            if self._path_open:
+                self.phone.engine.play_feedback(*key_feedback(name))
+            elif audio is not None:
+                audio.key_sound(name)  # on the ringer while nothing else is open
         if name in DIGITS:
             self._digit(name)
         elif name == "speaker":
@@ -110,8 +114,11 @@ class Terminal:
             self.dial(self.phone.config.device.voicemail_number)
         elif name in LINE_KEYS:
             self._select_line(int(name[4:]) - 1)
-        elif name in ("volume_up", "volume_down") and self.phone.audio is not None:
-            self.phone.audio.volume_step(name == "volume_up")
+        elif name in ("volume_up", "volume_down") and audio is not None:
+            if self.alerting is not None and not self._path_open:
+                audio.ringer_volume_step(name == "volume_up")  # while it rings: the ringer
+            else:
+                audio.volume_step(name == "volume_up")
         else:
             log.debug("key %s does nothing in this state", name)
         self.refresh()
@@ -374,6 +381,10 @@ class Terminal:
         self.rings = 1
         on, off = self.phone.tones.ring_cadence_s
         self._timers["ring"] = self.phone.clock.call_later(on + off, self._next_ring)
+        if self.phone.audio is not None and self.alerting is not None:
+            device = self.phone.config.device
+            ringtone = self.phone.config.lines[self.alerting.line].ringtone_name(device.ringtone)
+            self.phone.audio.ring(ringtone, self.phone.tones.ring_cadence_ms)
 
     def _next_ring(self) -> None:
         if self.alerting is None:
@@ -385,6 +396,8 @@ class Terminal:
     def _stop_ringer(self) -> None:
         self._cancel("ring")
         self.rings = 0
+        if self.phone.audio is not None:
+            self.phone.audio.stop_ringing()
 
     def _show_notice(self, words: str) -> None:
         self.notice = words

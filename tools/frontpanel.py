@@ -65,6 +65,7 @@ COMMANDS: tuple[tuple[tuple[str | int, ...], Action, str], ...] = (
     ((" ", "h"), HOOK, "Space/h handset"),
     (("s",), Action("key", "speaker"), "s speaker"),
     (("e",), Action("key", "headset"), "e headset"),
+    (("j",), Action("jack"), "j plug/pull headset"),
     (("\n", "\r", curses.KEY_ENTER), Action("key", "ok"), "Enter ok"),
     (("\x1b", "\x7f", "\x08", curses.KEY_BACKSPACE), Action("key", "cancel"), "Esc/Bksp cancel"),
     (("r",), Action("key", "redial"), "r redial"),
@@ -181,8 +182,10 @@ def render_status(status: dict[str, Any] | None) -> list[str]:
     term = status["terminals"][0]
     hook = "off hook (lifted)" if term["hook"] == "offhook" else "on hook"
     ringing = f"yes, ring {term['rings']}" if term["ringing"] else "no"
-    lines = [f"Handset: {hook}   Speaker: {'on' if term['speaker'] else 'off'}   "
-             f"Ringing: {ringing}   Rings: {term['rings']}"]
+    jack = term.get("headset_plugged")
+    headset = "" if jack is None else f"   Headset: {'plugged in' if jack else 'not plugged'}"
+    lines = [f"Handset: {hook}   Sound: {term.get('route') or 'off'}   "
+             f"Ringing: {ringing}   Rings: {term['rings']}{headset}"]
     for line in status["lines"]:
         detail = f" ({line['code']} {line['reason']})" if line.get("code") else ""
         lines.append(f"Line {line['index'] + 1} {line['label']}: {line['state']}{detail}")
@@ -260,6 +263,11 @@ class PanelState:
         with self._lock:
             status = self._view.status
             return bool(status) and status["terminals"][0]["hook"] == "offhook"
+
+    def headset_plugged(self) -> bool:
+        with self._lock:
+            status = self._view.status
+            return bool(status) and bool(status["terminals"][0].get("headset_plugged"))
 
     def set_hook(self, offhook: bool) -> None:
         """Show a hook change at once (the next status read confirms it)."""
@@ -389,6 +397,10 @@ class FrontPanel:
         elif action.kind == "key":
             response = self.client.key(action.value)
             note = action.value
+        elif action.kind == "jack":
+            plugged = not self.state.headset_plugged()
+            response = self.client.headset(plugged)
+            note = "headset plugged in" if plugged else "headset pulled out"
         elif action.kind == "hook":
             offhook = not self.state.offhook()
             response = self.client.hook(offhook)

@@ -22,6 +22,10 @@ import re
 from dataclasses import MISSING, Field, dataclass, field
 from typing import Any, Final
 
+from audio.synth import RINGTONES
+
+RINGTONE_NAMES: Final = tuple(RINGTONES)
+
 SIP_DEFAULT_PORT: Final = 5060
 """The port a SIP address without one means (RFC 3261, for UDP and TCP)."""
 
@@ -182,6 +186,13 @@ class LineConfig:
     dtmf_mode: str = field(default="", metadata=doc(
         "How key presses are sent in this line's calls; empty = the [sip] dtmf_mode.",
         choices=("", "rfc4733", "info", "inband")))
+    ringtone: str = field(default="", metadata=doc(
+        "Ring sound of this line's calls, to tell lines apart; empty = the device ringtone.",
+        choices=("", *RINGTONE_NAMES)))
+
+    def ringtone_name(self, default: str) -> str:
+        """The ringtone of this line (``ringtone``, else `default`)."""
+        return self.ringtone or default
 
     def dtmf_method(self, default: str) -> str:
         """The DTMF sending method of this line (``dtmf_mode``, else `default`)."""
@@ -238,6 +249,9 @@ class DeviceConfig:
         min=10, max=600))
     voicemail_number: str = field(default="555", metadata=doc(
         "Number the voicemail key dials (digits, * and #); empty = no voicemail key."))
+    ringtone: str = field(default="classic", metadata=doc(
+        "Ring sound of incoming calls, played in the tone country's ring cadence.",
+        choices=RINGTONE_NAMES))
     key_tones: bool = field(default=True, metadata=doc(
         "Sound on key presses while the handset, speaker or headset is open: the DTMF pair "
         "of 0-9, * and #, a short click for other keys."))

@@ -205,3 +205,46 @@ def test_headset_plugged_in_mid_call_moves_both_directions_and_back(
         samples, rate = read_wav(files[path])
         assert 1000 in runs(dominant_by_window(samples, rate), min_run=4), \
             f"the far end's tone did not come out of the {path}"
+
+
+def test_an_incoming_call_rings_on_the_ringer_device_until_answered(
+        tmp_path: Path, pbx: Kamailio, make_baresip) -> None:
+    """The ringtone (synthesised, Swedish cadence: 1 s on, 5 s off) comes out of the ringer's
+    ALSA device while the call rings, and stops when the handset is lifted."""
+    infile, outfile = tmp_path / "handset.in.raw", tmp_path / "handset.out.wav"
+    infile.write_bytes(tone_raw(500, 30))
+    ring_file = tmp_path / "ringer.wav"
+    conf = write_alsa_config(tmp_path, infile, outfile)
+    conf.write_text(conf.read_text() + (
+        'pcm.ringer {\n  type file\n  slave { pcm { type null } }\n'
+        f'  file "{ring_file}"\n  format "wav"\n}}\n'))
+    profile = write_profile(tmp_path)
+    profile.write_text(profile.read_text() + '[audio.paths.ringer]\nplayback = "ringer"\n')
+    line = LineSpec("1001", USERS["1001"], f"127.0.0.1:{pbx.port}", "Handset")
+    phone = PhoneProcess(tmp_path / "phone", phone_config([line]), board=str(profile),
+                         env={"ALSA_CONFIG_PATH": str(conf)}).start()
+    far = make_baresip("1002", tone_hz=1000)
+    try:
+        wait_registered(phone)
+        far.dial(far.uri_of("1001"))
+        phone.wait_text("Incoming call", 10)
+        wait_until(lambda: wav_bytes(ring_file) > 2.2 * RATE * 2, 10,
+                   what="2.2 s of ringing on the ringer device")
+        ringer = phone.status()["audio"]["ringer"]
+        assert ringer["ringing"] and ringer["ringtone"] == "classic"
+        phone.hook(True)
+        phone.wait_text("In call", 10)
+        phone.wait_status(lambda s: not s["audio"]["ringer"]["ringing"], 5, "the ringing to end")
+        phone.hook(False)
+        far.wait_event("CALL_CLOSED", 10)
+    finally:
+        phone.stop()
+
+    samples, rate = read_wav(ring_file)
+    on, off = samples[: int(0.95 * rate)], samples[int(1.05 * rate): int(2.0 * rate)]
+    spectrum = np.abs(np.fft.rfft(on * np.hanning(len(on))))
+    strongest = sorted(round(float(i) * rate / len(on)) for i in np.argsort(spectrum)[-40:])
+    assert any(abs(f - 1000) < 10 for f in strongest) and any(abs(f - 1250) < 10
+                                                              for f in strongest)
+    assert np.sqrt(np.mean(on ** 2)) > 0.01, "the ringtone is too quiet"
+    assert np.sqrt(np.mean(off ** 2)) < 1e-3, "the ringer is not silent between rings"

@@ -17,6 +17,22 @@ def test_a_board_without_audio_gets_none(tmp_path: Path) -> None:
     assert build_audio({}, tmp_path, lambda fn: fn()) is None
 
 
+def test_the_ringer_path_plays_only() -> None:
+    spec = parse_audio({"paths": {**PATHS, "ringer": {"playback": "hw:9,2", "rate": 48000}}})
+    assert spec.ringer is not None and spec.ringer.capture_device is None
+    assert (spec.ringer.playback_device, spec.ringer.rate) == ("hw:9,2", 48000)
+    assert set(spec.paths) == {Route.HANDSET, Route.SPEAKER}
+
+
+def test_ringer_volume_persists(tmp_path: Path) -> None:
+    spec = parse_audio({"paths": {**PATHS, "ringer": {"playback": "hw:9,2"}}})
+    audio = AudioSystem(spec, tmp_path, lambda fn: fn())
+    start = audio.status()["ringer"]["volume"]
+    assert audio.ringer_volume_step(False) == start - 1
+    again = AudioSystem(spec, tmp_path, lambda fn: fn())
+    assert again.status()["ringer"]["volume"] == start - 1
+
+
 def test_paths_are_parsed() -> None:
     spec = parse_audio({"paths": PATHS, "pace": True})
     assert set(spec.paths) == {Route.HANDSET, Route.SPEAKER}
@@ -32,6 +48,11 @@ def test_paths_are_parsed() -> None:
     ({"paths": PATHS, "pace": "yes"}, "audio.pace"),
     ({"paths": PATHS, "sound": 1}, "unknown key 'sound'"),
     ({"paths": PATHS, "jack": {"kind": "usb"}}, "audio.jack.kind: 'usb' is not one of"),
+    ({"paths": {"ringer": {"playback": "hw:9"}}}, "at least one path"),
+    ({"paths": {**PATHS, "ringer": {"playback": "hw:9", "capture": "hw:9"}}},
+     "audio.paths.ringer: unknown key 'capture' \\(the ringer only plays\\)"),
+    ({"paths": {**PATHS, "ringer": {"playback": "hw:9", "rate": 44100}}},
+     "audio.paths.ringer.rate: one of 8000, 16000, 48000"),
     ({"paths": PATHS, "jack": {"kind": "gpio"}}, "audio.jack.pin"),
     ({"paths": PATHS, "jack": {"kind": "gpio", "pin": 5, "plugged": 0}}, "audio.jack.plugged"),
     ({"paths": PATHS, "jack": {"kind": "evdev"}}, "audio.jack.device"),

@@ -146,7 +146,7 @@ def test_leds_show_lamp_colour_and_pattern() -> None:
 
 def test_status_idle() -> None:
     assert render_status(status()) == [
-        "Handset: on hook   Speaker: off   Ringing: no   Rings: 0",
+        "Handset: on hook   Sound: off   Ringing: no   Rings: 0",
         "Line 1 1001: registered (200 OK)",
         "Calls: none"]
 
@@ -155,7 +155,7 @@ def test_status_ringing_and_calls() -> None:
     call = {"id": "c1", "state": "incoming", "direction": "incoming", "line": 0,
             "remote": "1002", "remote_name": "Bertil Berg", "duration": 65.4}
     lines = render_status(status(ringing=True, rings=2, calls=[call]))
-    assert lines[0] == "Handset: on hook   Speaker: off   Ringing: yes, ring 2   Rings: 2"
+    assert lines[0] == "Handset: on hook   Sound: off   Ringing: yes, ring 2   Rings: 2"
     assert lines[2] == "Call c1 <- 1002 Bertil Berg: incoming 01:05"
 
 
@@ -168,6 +168,13 @@ def test_status_offhook_outgoing_call_and_unregistered_line() -> None:
     assert lines[0].startswith("Handset: off hook (lifted)")
     assert lines[1] == "Line 1 1001: failed (403 Forbidden)"
     assert lines[2] == "Call c2 -> 1002: connected 00:03"
+
+
+def test_status_shows_where_the_sound_goes_and_the_headset_jack() -> None:
+    body = status()
+    body["terminals"][0].update(route="headset", headset_plugged=True)
+    assert render_status(body)[0] == ("Handset: on hook   Sound: headset   Ringing: no   "
+                                      "Rings: 0   Headset: plugged in")
 
 
 def test_status_before_the_first_read() -> None:

@@ -326,6 +326,9 @@ class RecordingAudio:
     def __init__(self) -> None:
         self.routes: list[str | None] = []
         self.steps: list[bool] = []
+        self.ringer: list[tuple[str, tuple[int, ...]] | None] = []
+        self.key_sounds: list[str] = []
+        self.ringer_steps: list[bool] = []
 
     def route(self, where: str | None) -> None:
         self.routes.append(where)
@@ -339,6 +342,19 @@ class RecordingAudio:
 
     def simulate_headset(self, plugged: bool) -> bool:
         return False  # as a board with real headset detection
+
+    def ring(self, ringtone: str, cadence_ms: tuple[int, ...]) -> None:
+        self.ringer.append((ringtone, cadence_ms))
+
+    def stop_ringing(self) -> None:
+        self.ringer.append(None)
+
+    def key_sound(self, key: str) -> None:
+        self.key_sounds.append(key)
+
+    def ringer_volume_step(self, up: bool) -> int:
+        self.ringer_steps.append(up)
+        return 9
 
 
 def test_the_terminal_routes_sound_hardware_and_volume_keys() -> None:
@@ -476,3 +492,31 @@ def test_key_tones_can_be_switched_off() -> None:
     phone.terminals[0].hook(True)
     phone.terminals[0].key("5")
     assert "play_feedback" not in sip.names()
+
+
+def test_an_incoming_call_rings_the_ringer_until_answered() -> None:
+    config = parse_config({"device": {"language": "en", "ringtone": "soft"},
+                           "lines": [{"user": "1001", "registrar": "127.0.0.1:5060"},
+                                     {"user": "1009", "registrar": "127.0.0.1:5060",
+                                      "ringtone": "beep"}]})
+    audio = RecordingAudio()
+    phone = Phone(config, ManualClock(), RecordingSip(), [sim_board()], audio=audio)
+    term = phone.terminals[0]
+    phone.on_sip_event(ev.IncomingCall("in1", 0, "sip:1002@pbx", "", "1002"))
+    term.key("volume_down")  # while it rings: the ringer's volume
+    term.key("volume_down")
+    term.hook(True)
+    phone.on_sip_event(ev.CallStateChanged("in1", "disconnected", 200, "OK"))
+    term.hook(False)
+    phone.on_sip_event(ev.IncomingCall("in2", 1, "sip:1003@pbx", "", "1003"))
+    phone.on_sip_event(ev.CallStateChanged("in2", "disconnected", 487, "Cancelled"))
+    swedish = phone.tones.ring_cadence_ms
+    assert audio.ringer == [("soft", swedish), None, ("beep", swedish), None]
+    assert audio.ringer_steps == [False, False] and audio.steps == []
+
+
+def test_keys_pressed_with_nothing_open_click_on_the_ringer() -> None:
+    phone, _, audio = audio_phone()
+    phone.terminals[0].key("1")
+    phone.terminals[0].key("up")
+    assert audio.key_sounds == ["1", "up"]
