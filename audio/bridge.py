@@ -168,6 +168,13 @@ def adjust(data: bytes, change: int) -> bytes:
     return out.tobytes()
 
 
+def apply_gain(samples: array, gain: float) -> array:
+    """`samples` scaled by `gain`, clipped to 16 bits (unchanged at 1.0)."""
+    if gain == 1.0:
+        return samples
+    return array("h", (max(-32768, min(32767, round(s * gain))) for s in samples))
+
+
 def to_mono(data: bytes, channels: int) -> array:
     """The first channel of interleaved S16_LE frames."""
     samples = array("h", data)
@@ -255,6 +262,7 @@ class AlsaBridge:
         self._cap_resampler = LinearResampler(media_rate, media_rate)
         self._play_resampler = LinearResampler(media_rate, media_rate)
         self.pace = pace
+        self.playback_gain = 1.0  # the volume of the path now playing (linear)
         self.prefill_periods = prefill_periods
         self.on_error = on_error
         self.path: PcmPath | None = None
@@ -348,7 +356,7 @@ class AlsaBridge:
             self._staging.extend(self._play_resampler.process(array("h", chunk)))
         period = self._staging[:path.period_frames]
         del self._staging[:path.period_frames]
-        return from_mono(period, path.channels)
+        return from_mono(apply_gain(period, self.playback_gain), path.channels)
 
     def _apply_switch(self) -> None:
         with self._lock:

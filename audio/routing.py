@@ -49,6 +49,15 @@ log = logging.getLogger("luren.audio.routing")
 
 VOLUME_MAX = 15
 VOLUME_DEFAULT = 8
+VOLUME_STEP_DB = 2.0  # of a call's sound: the default step plays at 0 dB, 0 is silence
+
+
+def call_gain(volume: int) -> float:
+    """Linear playback gain of a call at `volume`: 8 (default) is 0 dB, each step 2 dB, 0 is
+    silence; 15 is +14 dB (quiet far ends; loud ones clip)."""
+    if volume <= 0:
+        return 0.0
+    return 10 ** ((min(volume, VOLUME_MAX) - VOLUME_DEFAULT) * VOLUME_STEP_DB / 20)
 
 
 class Path(StrEnum):

@@ -20,7 +20,14 @@ from audio.echo import EchoCancellingEnds
 from audio.jack import HeadsetJack, SimJack, jack_from_profile
 from audio.pcm import AudioDeviceError, PathConfig, PcmPath
 from audio.ringer import MEDIA_RATE, Ringer
-from audio.routing import VOLUME_DEFAULT, AudioRouter, AudioRouting, JsonVolumeStore, Path
+from audio.routing import (
+    VOLUME_DEFAULT,
+    AudioRouter,
+    AudioRouting,
+    JsonVolumeStore,
+    Path,
+    call_gain,
+)
 from board.gpio.base import GpioBackend
 
 log = logging.getLogger("luren.audio")
@@ -136,6 +143,8 @@ class AudioSystem:
         # what the SIP media pulls and pushes: the bridge, with echo cancelled hands-free
         self.ends = EchoCancellingEnds(self.bridge)
         self.router.add_listener(self._echo_on_speaker)
+        self.router.add_listener(lambda old, new: self._apply_volume())
+        self.router.add_volume_listener(lambda path, level: self._apply_volume())
         kind = spec.jack.get("kind", "none")
         self.jack: HeadsetJack | None = None if kind == "none" else jack_from_profile(
             dict(spec.jack), gpio=gpio, clock=clock, dispatch=dispatch)
@@ -149,6 +158,9 @@ class AudioSystem:
             self.ringer = Ringer(spec.ringer, pace=spec.pace, volume=volume,
                                  on_error=lambda error: dispatch(
                                      lambda: self._ringer_failed(error)))
+
+    def _apply_volume(self) -> None:
+        self.bridge.playback_gain = call_gain(self.router.volume())
 
     def _echo_on_speaker(self, old: Path, new: Path) -> None:
         self.ends.enabled = new is Path.SPEAKER

@@ -108,6 +108,17 @@ def test_a_tone_goes_through_capture_and_playback_intact(tmp_path: Path) -> None
 
 
 @pytest.mark.e2e
+def test_the_volume_scales_what_the_path_plays(tmp_path: Path) -> None:
+    from audio.routing import call_gain
+
+    write_asoundrc(tmp_path, ["handset"], {"handset": tone(700, 2.5)})
+    run_child(tmp_path, "tone", frames=60, gain=call_gain(5))  # 3 steps down: -6 dB
+    played = read_wav(tmp_path / "handset.wav")[-32 * FRAME:]
+    rms = (sum(s * s for s in played) / len(played)) ** 0.5
+    assert rms == pytest.approx(12000 / 2 ** 0.5 * 10 ** (-6 / 20), rel=0.03)
+
+
+@pytest.mark.e2e
 def test_switching_path_mid_stream_loses_no_frame(tmp_path: Path) -> None:
     inputs = {"handset": ramp(3 * RATE), "headset": ramp(3 * RATE, start=20001)}
     write_asoundrc(tmp_path, ["handset", "headset"], inputs)
@@ -206,10 +217,11 @@ def _finish(tmp: Path, clocks: Clocks, bridge: Any, **extra: Any) -> dict[str, A
     return {"stats": asdict(bridge.stats()), **extra}
 
 
-def scenario_tone(tmp: Path, frames: int) -> dict[str, Any]:
+def scenario_tone(tmp: Path, frames: int, gain: float = 1.0) -> dict[str, Any]:
     from audio.bridge import AlsaBridge
 
     bridge = AlsaBridge(_path("handset"))
+    bridge.playback_gain = gain
     clocks = Clocks(bridge)
     out = tone(700, frames * 0.02).tobytes()
     clocks.run(frames, lambda n: out[n * FRAME_BYTES:(n + 1) * FRAME_BYTES])

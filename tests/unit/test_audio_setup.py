@@ -80,6 +80,10 @@ def test_volume_keys_step_the_current_path_and_persist(tmp_path: Path) -> None:
     audio.route("speaker")
     start = audio.router.volume()
     assert audio.volume_step(True) == start + 1
+    assert audio.bridge.playback_gain == pytest.approx(10 ** ((start + 1 - 8) * 2 / 20))
+    audio.router.set_volume(3, Route.HANDSET)
+    audio.route("handset")  # each path plays at its own volume
+    assert audio.bridge.playback_gain == pytest.approx(10 ** (-10 / 20))
     again = AudioSystem(parse_audio({"paths": PATHS}), tmp_path, lambda fn: fn())
     assert again.router.volume(Route.SPEAKER) == start + 1
     assert again.router.volume(Route.HANDSET) == audio.router.volume(Route.HANDSET)
