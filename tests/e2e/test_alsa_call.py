@@ -248,3 +248,41 @@ def test_an_incoming_call_rings_on_the_ringer_device_until_answered(
                                                               for f in strongest)
     assert np.sqrt(np.mean(on ** 2)) > 0.01, "the ringtone is too quiet"
     assert np.sqrt(np.mean(off ** 2)) < 1e-3, "the ringer is not silent between rings"
+
+
+def test_a_headset_that_cannot_be_opened_is_named_and_the_call_stays_on_the_handset(
+        tmp_path: Path, pbx: Kamailio, make_baresip) -> None:
+    """A headset plugged in whose ALSA devices do not exist (a USB headset whose card never
+    came up): the screen says so, the log names the device, the call goes on at the handset."""
+    infile, outfile = tmp_path / "handset.in.raw", tmp_path / "handset.out.wav"
+    infile.write_bytes(tone_raw(500, 60))
+    conf = write_alsa_config(tmp_path, infile, outfile)
+    profile = write_profile(tmp_path)
+    profile.write_text(profile.read_text() + (
+        '[audio.paths.headset]\ncapture = "usb_headset_cap"\nplayback = "usb_headset_play"\n'
+        '[audio.jack]\nkind = "sim"\n'))
+    far = make_baresip("1002", tone_hz=1000, auto_answer=True)
+    line = LineSpec("1001", USERS["1001"], f"127.0.0.1:{pbx.port}", "Handset")
+    phone = PhoneProcess(tmp_path / "phone", phone_config([line]), board=str(profile),
+                         env={"ALSA_CONFIG_PATH": str(conf)}).start()
+    try:
+        wait_registered(phone)
+        phone.hook(True)
+        phone.keys("1002")
+        phone.wait_text("In call", 10)
+        far.wait_event("CALL_ESTABLISHED", 10)
+        phone.headset(True)
+        phone.wait_text("Headset failed", 10)
+        status = phone.status()
+        assert status["audio"]["failed_paths"] == ["headset"]
+        assert status["audio"]["path"] == "handset"
+        assert status["calls"][0]["state"] == "connected"
+        start = wav_bytes(outfile)
+        wait_until(lambda: wav_bytes(outfile) - start > 2 * RATE * 2, 20,
+                   what="the call to go on at the handset")
+        phone.hook(False)
+        far.wait_event("CALL_CLOSED", 10)
+    finally:
+        phone.stop()
+    log = (tmp_path / "phone" / "phone.log").read_text()
+    assert "headset: cannot open capture device 'usb_headset_cap'" in log
