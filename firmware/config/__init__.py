@@ -18,9 +18,13 @@ from firmware.config.load import (
 )
 from firmware.config.schema import (
     ApiConfig,
+    CallsConfig,
     DeviceConfig,
+    FeaturesConfig,
+    KeysConfig,
     LineConfig,
     PhoneConfig,
+    RoleConfig,
     SimConfig,
     SipConfig,
 )
@@ -28,11 +32,15 @@ from firmware.config.schema import (
 __all__ = [
     "REDACTED",
     "ApiConfig",
+    "CallsConfig",
     "ConfigError",
     "ConfigProblem",
     "DeviceConfig",
+    "FeaturesConfig",
+    "KeysConfig",
     "LineConfig",
     "PhoneConfig",
+    "RoleConfig",
     "SimConfig",
     "SipConfig",
     "config_to_dict",

@@ -23,6 +23,9 @@ from typing import Any, Final, get_origin
 
 from firmware.config.schema import (
     ApiConfig,
+    CallsConfig,
+    FeaturesConfig,
+    RoleConfig,
     DeviceConfig,
     LineConfig,
     PhoneConfig,
@@ -153,6 +156,45 @@ def _check_dial_plan(plan: str) -> str | None:
 @field_check(DeviceConfig, "voicemail_number")
 def _check_voicemail_number(number: str) -> str | None:
     return None if re.fullmatch(r"[0-9*#]*", number) else "may contain only digits, * and #"
+
+
+def _check_dial_string(number: str) -> str | None:
+    return None if re.fullmatch(r"[0-9*#]*", number) else "may contain only digits, * and #"
+
+
+for _cls, _names in ((CallsConfig, ("dnd_forward_to", "forward_always", "forward_busy",
+                                    "forward_no_answer")),
+                     (RoleConfig, ("number", "prefix")),
+                     (FeaturesConfig, ("park", "pickup", "directed_pickup", "intrusion",
+                                       "group_login", "group_logout"))):
+    for _name in _names:
+        field_check(_cls, _name)(_check_dial_string)
+
+
+@field_check(CallsConfig, "vip_numbers")
+def _check_vip_numbers(numbers: list[str]) -> str | None:
+    bad = [n for n in numbers if not n or _check_dial_string(n)]
+    return f"{toml_literal(bad[0])} is not a number (digits, * and #)" if bad else None
+
+
+@record_check(CallsConfig)
+def _check_dnd_forward(values: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    if values.get("dnd_action") == "forward" and values.get("dnd_forward_to") == "":
+        yield "dnd_forward_to", 'required when dnd_action = "forward"'
+
+
+@record_check(PhoneConfig)
+def _check_roles(values: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    names = [role.name for role in values.get("roles", [])]
+    for index, name in enumerate(names):
+        if not name:
+            yield f"roles[{index}].name", "must not be empty"
+        elif names.index(name) != index:
+            yield f"roles[{index}].name", f"roles[{names.index(name)}] has that name already"
+    calls = values.get("calls")
+    if calls is not None and calls.default_role and calls.default_role not in names:
+        known = ", ".join(names) or "none defined"
+        yield "calls.default_role", f"{toml_literal(calls.default_role)} is not a role ({known})"
 
 
 @field_check(SipConfig, "bind_address")
@@ -475,6 +517,10 @@ def dump_default_config(sample_lines: int = 1) -> str:
     for name, cls, is_array in tables():
         if not is_array:
             parts.append(_dump_table(f"[{name}]", cls, {}))
+            continue
+        if name != "lines":  # optional arrays: described, none given
+            parts.append(_comment(f"[[{name}]] tables: {cls.__doc__ or ''} (none by default; "
+                                  "see docs/config.md)"))
             continue
         for index in range(sample_lines):
             sample = dict(SAMPLE_LINE, user=str(int(SAMPLE_LINE["user"]) + index))

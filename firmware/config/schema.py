@@ -286,6 +286,86 @@ class SipConfig:
         "costs about 2 % of a core per call."))
 
 
+FEATURES: Final = ("park", "pickup", "directed_pickup", "intrusion", "group_login",
+                   "group_logout")
+KEY_ACTIONS: Final = ("", *FEATURES, "record", "dnd", "transfer", "conference", "hold", "mute")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallsConfig:
+    """Handling several calls: call waiting, do not disturb, forwarding, transfer, recording."""
+
+    call_waiting: bool = field(default=True, metadata=doc(
+        "Let a second call in while in a call (it beeps in the earpiece); off: busy."))
+    dnd_action: str = field(default="reject", metadata=doc(
+        "What do-not-disturb does with a call: reject it busy (486), or forward it to "
+        "dnd_forward_to.", choices=("reject", "forward")))
+    dnd_forward_to: str = field(default="", metadata=doc(
+        "Number do-not-disturb forwards to (digits, * and #)."))
+    vip_numbers: list[str] = field(default_factory=list, metadata=doc(
+        "Callers (numbers) that ring through do-not-disturb."))
+    forward_always: str = field(default="", metadata=doc(
+        "Forward every call at once to this number (302 Moved Temporarily); empty = off."))
+    forward_busy: str = field(default="", metadata=doc(
+        "Forward calls that arrive while the phone is busy; empty = answer busy (486)."))
+    forward_no_answer: str = field(default="", metadata=doc(
+        "Forward calls not answered within forward_no_answer_after seconds; empty = off."))
+    forward_no_answer_after: int = field(default=20, metadata=doc(
+        "Seconds a call rings before forward_no_answer takes it.", min=5, max=120))
+    transfer_timeout: int = field(default=30, metadata=doc(
+        "Seconds to wait for the far end to report a transfer's outcome; then it has failed "
+        "and the call comes back on hold.", min=5, max=120))
+    recordings_max_mb: int = field(default=200, metadata=doc(
+        "Space call recordings may take in the data directory; the oldest go first.",
+        min=1, max=100000))
+    default_role: str = field(default="", metadata=doc(
+        "Name of the caller-ID role outgoing calls use (see [[roles]]); empty = the first "
+        "role, or the line's own identity without roles."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoleConfig:
+    """A caller-ID role ("Ring som"): who outgoing calls say they are from."""
+
+    name: str = field(metadata=doc('Short name shown on the screen, e.g. "Vaxel".'))
+    kind: str = field(default="direct", metadata=doc(
+        "direct: the line's own number; switchboard or mobile: another number of yours; "
+        "anonymous: no number shown (Privacy: id).",
+        choices=("direct", "switchboard", "mobile", "anonymous")))
+    number: str = field(default="", metadata=doc(
+        "The number shown (From user) for switchboard and mobile; empty = the line's user."))
+    display_name: str = field(default="", metadata=doc(
+        "The name shown with it; empty = the line's display name."))
+    prefix: str = field(default="", metadata=doc(
+        "The PBX's own scheme instead: digits dialled before the number (e.g. \"*31#\"), "
+        "From left as the line's."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeaturesConfig:
+    """The PBX's feature codes, dialled by the keys bound to them; empty = not offered."""
+
+    park: str = field(default="", metadata=doc(
+        "Call park: the call in progress is transferred to this code."))
+    pickup: str = field(default="", metadata=doc("Pick up a call ringing in your group."))
+    directed_pickup: str = field(default="", metadata=doc(
+        "Pick up a call ringing at an extension: the code, then the extension."))
+    intrusion: str = field(default="", metadata=doc(
+        "Barge into a colleague's call: the code, then the extension."))
+    group_login: str = field(default="", metadata=doc("Log in to your response group."))
+    group_logout: str = field(default="", metadata=doc("Log out of your response group."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeysConfig:
+    """What the programmable keys do (empty = nothing)."""
+
+    soft1: str = field(default="", metadata=doc("Soft key 1.", choices=KEY_ACTIONS))
+    soft2: str = field(default="", metadata=doc("Soft key 2.", choices=KEY_ACTIONS))
+    soft3: str = field(default="", metadata=doc("Soft key 3.", choices=KEY_ACTIONS))
+    soft4: str = field(default="", metadata=doc("Soft key 4.", choices=KEY_ACTIONS))
+
+
 @dataclass(frozen=True, kw_only=True)
 class SimConfig:
     """The simulated board's audio ends (used only when running with the sim board)."""
@@ -333,6 +413,13 @@ class PhoneConfig:
     sip: SipConfig = field(default_factory=SipConfig, metadata=doc("SIP stack settings."))
     lines: list[LineConfig] = field(metadata=doc(
         "The SIP accounts; line users must be unique per registrar.", min_items=1, max_items=16))
+    calls: CallsConfig = field(default_factory=CallsConfig, metadata=doc(
+        "Call waiting, do not disturb, forwarding, transfer, recording."))
+    features: FeaturesConfig = field(default_factory=FeaturesConfig, metadata=doc(
+        "The PBX's feature codes."))
+    keys: KeysConfig = field(default_factory=KeysConfig, metadata=doc("Programmable keys."))
+    roles: list[RoleConfig] = field(default_factory=list, metadata=doc(
+        "Caller-ID roles, in the order the role key steps through them.", max_items=8))
     sim: SimConfig = field(default_factory=SimConfig, metadata=doc("Simulated board audio."))
     api: ApiConfig = field(default_factory=ApiConfig, metadata=doc("Control API."))
 

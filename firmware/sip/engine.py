@@ -47,6 +47,15 @@ _INV_STATES = {
 }
 
 
+_HOLD = {pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local", pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote"}
+
+
+def _add_header(tx: pj.SipTxOption, name: str, value: str) -> None:
+    header = pj.SipHeader()
+    header.hName, header.hValue = name, value
+    tx.headers.append(header)
+
+
 class _LogWriter(pj.LogWriter):
     def write(self, entry: pj.LogEntry) -> None:
         level = logging.WARNING if entry.level <= 2 else logging.DEBUG
@@ -100,6 +109,16 @@ class _Call(pj.Call):
 
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         self.engine._on_call_media(self)
+
+    def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
+        self.engine._emit(ev.TransferStatus(self.call_id, prm.statusCode, prm.reason,
+                                            bool(prm.finalNotify)))
+
+    def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        prm.newCall = self.engine._transferred(self, prm.dstUri)
+
+    def onCallReplaced(self, prm: pj.OnCallReplacedParam) -> None:
+        prm.newCall = self.engine._replaced(self, prm.newCallId)
 
     def onDtmfDigit(self, prm: pj.OnDtmfDigitParam) -> None:
         method = {pj.PJSUA_DTMF_METHOD_RFC2833: "rfc4733",
@@ -159,8 +178,10 @@ class SipEngine:
     def register(self, line: int) -> None:
         self._submit("register", lambda: self._accounts[line].setRegistration(True))
 
-    def make_call(self, call_id: str, line: int, number: str) -> None:
-        self._submit("make_call", lambda: self._make_call(call_id, line, number), call_id)
+    def make_call(self, call_id: str, line: int, number: str,
+                  identity: ev.OutgoingIdentity | None = None) -> None:
+        self._submit("make_call", lambda: self._make_call(call_id, line, number, identity),
+                     call_id)
 
     def ring(self, call_id: str) -> None:
         self._submit("ring", lambda: self._answer(call_id, 180), call_id)
@@ -173,6 +194,43 @@ class SipEngine:
 
     def send_dtmf(self, call_id: str, digits: str) -> None:
         self._submit("send_dtmf", lambda: self._send_dtmf(call_id, digits), call_id)
+
+    def hold(self, call_id: str) -> None:
+        """Put the far end on hold (re-INVITE with a=sendonly, or inactive if it holds us)."""
+        self._submit("hold", lambda: self._calls[call_id].setHold(pj.CallOpParam()), call_id)
+
+    def resume(self, call_id: str) -> None:
+        self._submit("resume", lambda: self._resume(call_id), call_id)
+
+    def transfer(self, call_id: str, number: str) -> None:
+        """Blind transfer: REFER the far end to `number` on the call's line."""
+        self._submit("transfer", lambda: self._transfer(call_id, number), call_id)
+
+    def transfer_replaces(self, call_id: str, other_call_id: str) -> None:
+        """Attended transfer: REFER the far end of `call_id` to the far end of `other_call_id`
+        with Replaces, so the two talk to each other."""
+        self._submit("transfer", lambda: self._calls[call_id].xferReplaces(
+            self._calls[other_call_id], pj.CallOpParam()), call_id)
+
+    def redirect(self, call_id: str, number: str) -> None:
+        """Answer an incoming call 302 Moved Temporarily with `number` as the Contact."""
+        self._submit("redirect", lambda: self._redirect(call_id, number), call_id)
+
+    def conference(self, call_ids: list[str]) -> None:
+        """Mix these calls with each other (and, as always, with microphone and earpiece);
+        an empty list ends the mixing."""
+        self._submit("conference", lambda: self._terminal().set_conference(call_ids))
+
+    def mute(self, muted: bool) -> None:
+        self._submit("mute", lambda: self._terminal().set_mute(muted))
+
+    def start_recording(self, path: str) -> None:
+        """Record the microphone and every call's audio, mixed, into the WAV file `path`."""
+        self._submit("start_recording", lambda: self._terminal().start_recording(path))
+
+    def stop_recording(self) -> None:
+        """Stop recording; `RecordingStopped` follows once the WAV header is written."""
+        self._submit("stop_recording", self._stop_recording)
 
     def open_audio_path(self) -> None:
         self._submit("open_audio_path", lambda: self._terminal().open_path())
@@ -363,20 +421,85 @@ class SipEngine:
         assert self._media is not None
         return self._media
 
-    def _make_call(self, call_id: str, line: int, number: str) -> None:
-        account = self._accounts[line]
+    def _target_uri(self, line: int, number: str) -> str:
         cfg = self._cfg.lines[line]
         uri = f"sip:{number}@{host_port(cfg.registrar_uri)}"
-        if cfg.transport == "tcp":
-            uri += ";transport=tcp"
+        return uri + ";transport=tcp" if cfg.transport == "tcp" else uri
+
+    def _make_call(self, call_id: str, line: int, number: str,
+                   identity: ev.OutgoingIdentity | None) -> None:
+        account = self._accounts[line]
+        uri = self._target_uri(line, number)
         call = _Call(self, account, call_id)
         self._calls[call_id] = call
+        prm = pj.CallOpParam(True)
+        if identity is not None:
+            self._set_identity(prm.txOption, line, identity)
         try:
-            call.makeCall(uri, pj.CallOpParam(True))
+            call.makeCall(uri, prm)
         except pj.Error as exc:
             self._calls.pop(call_id, None)
             self._ended.append(call)
             self._emit(ev.CallStateChanged(call_id, "disconnected", 0, exc.reason or "error"))
+
+    def _set_identity(self, tx: pj.SipTxOption, line: int,
+                      identity: ev.OutgoingIdentity) -> None:
+        """From (display, user) of a caller-ID role; P-Preferred-Identity names the line, and
+        an anonymous role asks for privacy (RFC 3323, RFC 3325)."""
+        cfg = self._cfg.lines[line]
+        domain = host_port(cfg.registrar_uri).rsplit(":", 1)[0]
+        if identity.anonymous:
+            tx.localUri = '"Anonymous" <sip:anonymous@anonymous.invalid>'
+            _add_header(tx, "Privacy", "id")
+        else:
+            name = identity.display_name.replace('"', "")
+            user = identity.user or cfg.user
+            tx.localUri = (f'"{name}" ' if name else "") + f"<sip:{user}@{domain}>"
+        _add_header(tx, "P-Preferred-Identity", f"<sip:{cfg.user}@{domain}>")
+
+    def _resume(self, call_id: str) -> None:
+        prm = pj.CallOpParam(True)
+        prm.opt.flag = pj.PJSUA_CALL_UNHOLD
+        self._calls[call_id].reinvite(prm)
+
+    def _transfer(self, call_id: str, number: str) -> None:
+        call = self._calls[call_id]
+        call.xfer(self._target_uri(call.line, number), pj.CallOpParam())
+
+    def _redirect(self, call_id: str, number: str) -> None:
+        call = self._calls[call_id]
+        prm = pj.CallOpParam()
+        prm.statusCode = 302
+        _add_header(prm.txOption, "Contact", f"<{self._target_uri(call.line, number)}>")
+        call.hangup(prm)
+
+    def _stop_recording(self) -> None:
+        path = self._terminal().stop_recording()
+        if path is not None:
+            self._emit(ev.RecordingStopped(str(path)))
+
+    def _transferred(self, call: _Call, target: str) -> _Call:
+        """The far end REFERs us to `target`: pjsua accepts and calls it on a new call."""
+        new = _Call(self, self._accounts[call.line], self.new_call_id())
+        self._calls[new.call_id] = new
+        party = parse_party(target)
+        log.info("call %s: the far end transfers us to %s (call %s)", call.call_id, target,
+                 new.call_id)
+        self._emit(ev.CallReplaced(call.call_id, new.call_id, True, target, party.name,
+                                   party.number))
+        return new
+
+    def _replaced(self, call: _Call, pj_call_id: int) -> _Call:
+        """An INVITE with Replaces took the place of `call` (we are the transfer target)."""
+        new = _Call(self, self._accounts[call.line], self.new_call_id(), pj_call_id)
+        self._calls[new.call_id] = new
+        info = new.getInfo()
+        party = parse_party(info.remoteUri)
+        log.info("call %s replaced by call %s from %s", call.call_id, new.call_id,
+                 info.remoteUri)
+        self._emit(ev.CallReplaced(call.call_id, new.call_id, False, info.remoteUri,
+                                   party.name, party.number))
+        return new
 
     def _answer(self, call_id: str, code: int) -> None:
         prm = pj.CallOpParam()
@@ -530,11 +653,15 @@ class SipEngine:
 
     def _on_call_media(self, call: _Call) -> None:
         info = call.getInfo()
+        hold = ""
         for index, media in enumerate(info.media):
-            if media.type == pj.PJMEDIA_TYPE_AUDIO and \
-                    media.status == pj.PJSUA_CALL_MEDIA_ACTIVE:
+            if media.type != pj.PJMEDIA_TYPE_AUDIO:
+                continue
+            if media.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+                # held by the far end: its music on hold is still heard
                 self._terminal().connect_call(call.call_id, call.getAudioMedia(index))
-                self._emit(ev.CallMediaChanged(call.call_id, True))
+                self._emit(ev.CallMediaChanged(call.call_id, True, _HOLD.get(media.status, "")))
                 return
+            hold = _HOLD.get(media.status, hold)
         self._terminal().disconnect_call(call.call_id)
-        self._emit(ev.CallMediaChanged(call.call_id, False))
+        self._emit(ev.CallMediaChanged(call.call_id, False, hold))

@@ -55,8 +55,54 @@ class CallStateChanged:
 
 @dataclass(frozen=True)
 class CallMediaChanged:
+    """The call's audio: `active` while it flows; `hold` is "local" (we hold the far end),
+    "remote" (the far end holds us) or "" when nobody holds."""
+
     call_id: str
     active: bool
+    hold: str = ""
+
+
+@dataclass(frozen=True)
+class TransferStatus:
+    """Progress of a transfer we asked for (REFER): the NOTIFYs' sipfrag status line.
+    `final` is the last one: 2xx means the transfer target answered the far end."""
+
+    call_id: str
+    code: int
+    reason: str
+    final: bool
+
+
+@dataclass(frozen=True)
+class CallReplaced:
+    """A call of ours became another one: the far end transferred us (REFER; we now call
+    `remote_number`) or an INVITE with Replaces took its place (attended transfer to us)."""
+
+    old_call_id: str
+    new_call_id: str
+    outgoing: bool
+    remote_uri: str = ""
+    remote_name: str = ""
+    remote_number: str = ""
+
+
+@dataclass(frozen=True)
+class RecordingStopped:
+    """The call recorder closed `path`: its WAV header is written."""
+
+    path: str
+
+
+@dataclass(frozen=True)
+class OutgoingIdentity:
+    """Who a call says it is from (a caller-ID role): the From display name and user, or
+    anonymous (From anonymous, Privacy: id). The line's own identity goes in
+    P-Preferred-Identity so the PBX can authorise the role. Plain data for `make_call`."""
+
+    display_name: str = ""
+    user: str = ""
+    anonymous: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,4 +122,5 @@ class CommandFailed:
 
 
 SipEvent = (EngineStarted | EngineFailed | RegistrationChanged | IncomingCall | CallStateChanged
-            | CallMediaChanged | DtmfReceived | CommandFailed)
+            | CallMediaChanged | DtmfReceived | CommandFailed | TransferStatus | CallReplaced
+            | RecordingStopped)

@@ -46,6 +46,16 @@ def _next_session(folder: Path | None) -> int:
     return max(numbers, default=0) + 1
 
 
+def _stop(src: pj.AudioMedia | None, dst: pj.AudioMedia | None) -> None:
+    """Stop `src` sending to `dst`, if both exist and it does (a stream may be gone)."""
+    if src is None or dst is None:
+        return
+    try:
+        src.stopTransmit(dst)
+    except pj.Error as exc:
+        log.debug("stop transmit: %s", exc.info())
+
+
 class AudioEnds(Protocol):
     """A terminal's sound hardware as the media clock sees it (`audio.bridge.AlsaBridge`).
 
@@ -133,6 +143,10 @@ class TerminalMedia:
         self.tone_started_at = 0.0  # time.monotonic() when the current tone started
         self._calls: dict[str, pj.AudioMedia] = {}
         self._dtmf: dict[str, pj.ToneGenerator] = {}  # in-band DTMF senders per call
+        self._conference: set[str] = set()  # calls mixed with each other
+        self.muted = False
+        self._recorder: pj.AudioMediaRecorder | None = None
+        self.recording: Path | None = None
 
     def _make_mic(self, tone_hz: int, path: str) -> pj.AudioMedia | None:
         if path:
@@ -183,11 +197,18 @@ class TerminalMedia:
 
     # -- calls -------------------------------------------------------------------------
     def connect_call(self, call_id: str, media: pj.AudioMedia) -> None:
+        if call_id in self._calls:
+            self.disconnect_call(call_id)  # re-negotiated (resumed, re-INVITE): a new stream
         self._calls[call_id] = media
-        if self.mic is not None:
+        if self.mic is not None and not self.muted:
             self.mic.startTransmit(media)
         if self._earpiece is not None:
             media.startTransmit(self._earpiece)
+        if self._recorder is not None:
+            media.startTransmit(self._recorder)
+        if call_id in self._conference:
+            for other_id in self._conference - {call_id}:
+                self._cross(call_id, other_id, True)
         if self._dtmf_report is not None and call_id not in self._taps:
             tap = self._taps[call_id] = _DtmfTap(call_id, self._rate, self._dtmf_report)
             media.startTransmit(tap)
@@ -207,6 +228,67 @@ class TerminalMedia:
             tones.append(tone)
         gen.playDigits(tones, False)
 
+    # -- conference, mute, recording ---------------------------------------------------------
+    def set_conference(self, call_ids: list[str]) -> None:
+        """Mix these calls with each other; the calls left out stop hearing the others."""
+        wanted = set(call_ids)
+        for a in self._conference | wanted:
+            for b in self._conference | wanted:
+                if a < b:
+                    self._cross(a, b, a in wanted and b in wanted)
+        self._conference = wanted
+
+    def _cross(self, a: str, b: str, on: bool) -> None:
+        media_a, media_b = self._calls.get(a), self._calls.get(b)
+        if media_a is None or media_b is None:
+            return  # joins when its media connects
+        for src, dst in ((media_a, media_b), (media_b, media_a)):
+            try:
+                if on:
+                    src.startTransmit(dst)
+                else:
+                    src.stopTransmit(dst)
+            except pj.Error as exc:
+                log.debug("conference %s-%s: %s", a, b, exc.info())
+
+    def set_mute(self, muted: bool) -> None:
+        """Stop (or restart) sending the microphone to every call."""
+        if muted == self.muted:
+            return
+        self.muted = muted
+        if self.mic is None:
+            return
+        for media in self._calls.values():
+            if muted:
+                self.mic.stopTransmit(media)
+            else:
+                self.mic.startTransmit(media)
+
+    def start_recording(self, path: str) -> None:
+        """Record microphone and calls, mixed, to the WAV `path` (its header is written on
+        `stop_recording`)."""
+        if self._recorder is not None:
+            return
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        rec = pj.AudioMediaRecorder()
+        rec.createRecorder(path)
+        self._recorder, self.recording = rec, Path(path)
+        if self.mic is not None:
+            self.mic.startTransmit(rec)
+        for media in self._calls.values():
+            media.startTransmit(rec)
+
+    def stop_recording(self) -> Path | None:
+        """Close the recorder; returns the finished file, or None when none was recording."""
+        rec, path = self._recorder, self.recording
+        if rec is None:
+            return None
+        self._recorder = self.recording = None
+        for media in [self.mic, *self._calls.values()]:
+            _stop(media, rec)
+        del rec  # destroying the recorder writes the WAV header
+        return path
+
     def disconnect_call(self, call_id: str) -> None:
         tap = self._taps.pop(call_id, None)
         if tap is not None and call_id in self._calls:
@@ -220,16 +302,15 @@ class TerminalMedia:
                 gen.stopTransmit(self._calls[call_id])
             except pj.Error as exc:
                 log.debug("dtmf generator of %s: %s", call_id, exc.info())
+        for other_id in self._conference - {call_id}:
+            if call_id in self._conference:
+                self._cross(call_id, other_id, False)
         media = self._calls.pop(call_id, None)
         if media is None:
             return
-        try:
-            if self.mic is not None:
-                self.mic.stopTransmit(media)
-            if self._earpiece is not None:
-                media.stopTransmit(self._earpiece)
-        except pj.Error as exc:  # the stream may already be gone
-            log.debug("disconnect %s: %s", call_id, exc.info())
+        _stop(self.mic, media)
+        _stop(media, self._earpiece)
+        _stop(media, self._recorder)
 
     # -- tones -------------------------------------------------------------------------
     def play_tone(self, name: str, segments: list[ToneSegment], loop: bool = True) -> None:
@@ -252,6 +333,7 @@ class TerminalMedia:
             self.tone = None
 
     def close(self) -> None:
+        self.stop_recording()
         self.close_path()
         self._calls.clear()
         self._dtmf.clear()

@@ -12,9 +12,12 @@ import pytest
 from firmware.config import (
     REDACTED,
     ApiConfig,
+    CallsConfig,
     ConfigError,
     ConfigProblem,
     DeviceConfig,
+    FeaturesConfig,
+    KeysConfig,
     LineConfig,
     PhoneConfig,
     SipConfig,
@@ -495,7 +498,8 @@ def test_default_config_line_count_is_checked(count: int) -> None:
 def test_default_config_lists_every_key_once_per_table() -> None:
     text = dump_default_config()
     keys = re.findall(r"^(\w+) = ", text, flags=re.MULTILINE)
-    expected = [f.name for cls in (DeviceConfig, SipConfig, LineConfig) for f in
+    expected = [f.name for cls in (DeviceConfig, SipConfig, LineConfig, CallsConfig,
+                                   FeaturesConfig, KeysConfig) for f in
                 dataclasses.fields(cls)] + ["mic_tone_hz", "mic_file", "record_earpiece",
                                             "listen", "token"]
     assert keys == expected
@@ -514,7 +518,8 @@ def test_config_to_dict_redacts_secrets_by_default() -> None:
     assert plain["lines"][1]["password"] == ""
     assert plain["api"]["token"] == REDACTED
     assert plain["device"]["language"] == "sv"
-    assert list(plain) == ["device", "sip", "lines", "sim", "api"]
+    assert list(plain) == ["device", "sip", "lines", "calls", "features", "keys", "roles",
+                           "sim", "api"]
 
 
 def test_config_to_dict_with_secrets_round_trips() -> None:
@@ -543,3 +548,40 @@ def test_docs_example_is_a_valid_config() -> None:
     assert example is not None
     cfg = parse_config(tomllib.loads(example.group(1)))
     assert len(cfg.lines) == 2
+
+
+# --- calls, roles, features --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "path", "message"), [
+    (minimal(calls={"dnd_action": "forward"}), "calls.dnd_forward_to",
+     'required when dnd_action = "forward"'),
+    (minimal(calls={"forward_busy": "10a2"}), "calls.forward_busy",
+     "may contain only digits, * and #"),
+    (minimal(calls={"vip_numbers": ["1002", ""]}), "calls.vip_numbers",
+     '"" is not a number (digits, * and #)'),
+    (minimal(calls={"default_role": "Boss"}, roles=[{"name": "Vaxel"}]), "calls.default_role",
+     '"Boss" is not a role (Vaxel)'),
+    (minimal(roles=[{"name": "A"}, {"name": "A"}]), "roles[1].name",
+     "roles[0] has that name already"),
+    (minimal(roles=[{"name": "A", "kind": "secret"}]), "roles[0].kind",
+     'must be one of direct, switchboard, mobile, anonymous (got "secret")'),
+    (minimal(features={"park": "*8 5"}), "features.park", "may contain only digits, * and #"),
+    (minimal(keys={"soft1": "reboot"}), "keys.soft1", "must be one of"),
+])
+def test_call_handling_settings_are_checked(data: dict[str, Any], path: str,
+                                            message: str) -> None:
+    found = problems(data)
+    assert any(p == path and message in m for p, m in found), found
+
+
+def test_roles_and_features_parse() -> None:
+    cfg = parse_config(minimal(
+        roles=[{"name": "Direkt"}, {"name": "Växel", "kind": "switchboard",
+                                    "number": "0812345600", "display_name": "Företaget"},
+               {"name": "Anonym", "kind": "anonymous"}],
+        calls={"default_role": "Växel", "forward_no_answer": "1003"},
+        features={"park": "*85", "directed_pickup": "**"}, keys={"soft1": "park"}))
+    assert [r.name for r in cfg.roles] == ["Direkt", "Växel", "Anonym"]
+    assert cfg.calls.default_role == "Växel" and cfg.features.park == "*85"
+    assert cfg.keys.soft1 == "park"
