@@ -201,8 +201,10 @@ class _Side:
         self.drift = DriftControl(0, step=step, limit=limit, deadband=deadband)
         self.primed = False
         self.prime_level = 2 * frame + 2 * deadband
-        self.underruns = self.overruns = self.corrections = 0
+        self.period = frame
+        self.underruns = self.overruns = self.corrections = self.trimmed = 0
         self.max_level = 0
+        self._puts_unread = 0  # puts since the last take: many means nobody reads any more
 
     def set_period(self, period: int) -> None:
         """The card writes or takes `period` bytes at a time, the media side a frame.
@@ -212,17 +214,33 @@ class _Side:
         (a saw-tooth of one period under the dead band) never runs the ring dry.
         """
         self.prime_level = self.frame + period + 2 * self.drift.deadband
+        self.period = period
 
     def put(self, data: bytes) -> None:
         if self.ring.write(data):
             self.overruns += 1
         self.max_level = max(self.max_level, len(self.ring))
+        self._puts_unread += 1
+        if self._puts_unread > self.READER_GONE_PUTS:
+            self.primed = False  # the reader stopped (no call): start afresh when it is back
+
+    READER_GONE_PUTS = 5  # about 100 ms of writes with no read
 
     def take(self, n: int) -> bytes:
-        """`n` bytes: drift-corrected audio, or silence (padded) on underrun and while priming."""
+        """`n` bytes: drift-corrected audio, or silence (padded) on underrun and while priming.
+
+        Priming ends with at most one period above the prime level: audio that piled up while
+        nobody read (the microphone before a call connects) is dropped, oldest first, rather
+        than delaying the whole call."""
+        self._puts_unread = 0
         if not self.primed:
             if len(self.ring) < self.prime_level:
                 return bytes(n)
+            excess = len(self.ring) - self.prime_level - self.period
+            excess -= excess % SAMPLE_BYTES
+            if excess > 0:
+                self.ring.read(excess)
+                self.trimmed += excess
             self.primed = True
             self.drift.reset(len(self.ring))
         change = self.drift.correction(len(self.ring))

@@ -158,6 +158,14 @@ def test_a_device_that_disappears_mid_call_moves_the_call(tmp_path: Path) -> Non
 
 
 @pytest.mark.e2e
+def test_microphone_audio_piled_up_before_a_call_does_not_delay_it(tmp_path: Path) -> None:
+    write_asoundrc(tmp_path, ["handset"], {"handset": tone(700, 3)})
+    out = run_child(tmp_path, "late_reader", idle_periods=100, frames=50)
+    assert out["piled_ms"] >= 150  # two seconds of card periods with nobody reading
+    assert out["stats"]["capture_ms"] <= 70, out["stats"]  # frame + period + dead bands
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("drift", [0.005, -0.005])
 def test_latency_stays_bounded_when_the_clocks_drift(tmp_path: Path, drift: float) -> None:
     write_asoundrc(tmp_path, ["handset"], {"handset": tone(700, 65)})
@@ -325,8 +333,24 @@ def scenario_drift(tmp: Path, seconds: int, drift: float) -> dict[str, Any]:
     return _finish(tmp, clocks, bridge, settled=levels)
 
 
+def scenario_late_reader(tmp: Path, idle_periods: int, frames: int) -> dict[str, Any]:
+    """The card runs (dial tone, ringing) while the media side reads nothing; then a call
+    connects and reads every frame."""
+    from audio.bridge import AlsaBridge
+
+    bridge = AlsaBridge(_path("handset"))
+    for _ in range(idle_periods):
+        bridge.step()
+    piled = bridge.stats().capture_ms
+    clocks = Clocks(bridge)
+    silence = bytes(FRAME_BYTES)
+    clocks.run(frames, lambda n: silence)
+    return _finish(tmp, clocks, bridge, piled_ms=piled)
+
+
 SCENARIOS = {"tone": scenario_tone, "switch": scenario_switch, "open_fails": scenario_open_fails,
-             "unplugged": scenario_unplugged, "drift": scenario_drift}
+             "unplugged": scenario_unplugged, "drift": scenario_drift,
+             "late_reader": scenario_late_reader}
 
 if __name__ == "__main__":
     sys.path.insert(0, str(ROOT))
