@@ -5,7 +5,7 @@ from __future__ import annotations
 DIGITS = frozenset("0123456789*#")
 FUNCTION_KEYS = frozenset({
     "speaker", "headset", "mute", "hold", "transfer", "conference", "redial", "voicemail",
-    "dnd", "volume_up", "volume_down", "up", "down", "left", "right", "ok", "cancel",
+    "dnd", "record", "volume_up", "volume_down", "up", "down", "left", "right", "ok", "cancel",
     "soft1", "soft2", "soft3", "soft4",
 })
 MAX_LINE_KEYS = 16

@@ -45,6 +45,8 @@ class EndReason(enum.Enum):
     INVALID_NUMBER = "invalid_number"
     CANCELLED = "call_ended"
     MISSED = "missed_call"
+    TRANSFERRED = "transferred"
+    FORWARDED = "forwarded"
 
 
 class InvalidTransition(Exception):
@@ -84,6 +86,10 @@ class Call:
     early_media: bool = False
     dtmf: str = ""  # keys the far end pressed in this call
     dtmf_methods: str = ""  # how each of them came: r (RFC 4733), i (SIP INFO), b (in-band)
+    held: bool = False  # we hold it
+    remote_held: bool = False  # the far end holds us
+    feature: bool = False  # a feature code being dialled (no dial plan)
+    replaced: bool = False  # another call took its place (transfer)
 
     @property
     def ended(self) -> bool:

@@ -6,9 +6,11 @@ through `on_sip_event()`, which the runtime calls on the controller's loop.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -17,8 +19,10 @@ from board.parts import Board
 from firmware.call import Call, CallState
 from firmware.clock import Clock, Timer
 from firmware.config import PhoneConfig
+from firmware.recordings import RecordingError, RecordingStore
 from firmware.registration import LineRegistration, RegState
 from firmware.sip import events as ev
+from firmware.storage import atomic_write_json
 from firmware.terminal import Terminal
 
 log = logging.getLogger("luren.phone")
@@ -30,7 +34,8 @@ class SipCommands(Protocol):
 
     def new_call_id(self) -> str: ...
     def register(self, line: int) -> None: ...
-    def make_call(self, call_id: str, line: int, number: str) -> None: ...
+    def make_call(self, call_id: str, line: int, number: str,
+                  identity: ev.OutgoingIdentity | None = None) -> None: ...
     def ring(self, call_id: str) -> None: ...
     def answer(self, call_id: str) -> None: ...
     def hangup(self, call_id: str, code: int = 0) -> None: ...
@@ -40,6 +45,15 @@ class SipCommands(Protocol):
     def play_tone(self, name: str, segments: list[ToneSegment], loop: bool = True) -> None: ...
     def play_feedback(self, segments: list[ToneSegment], volume: int) -> None: ...
     def stop_tone(self) -> None: ...
+    def hold(self, call_id: str) -> None: ...
+    def resume(self, call_id: str) -> None: ...
+    def transfer(self, call_id: str, number: str) -> None: ...
+    def transfer_replaces(self, call_id: str, other_call_id: str) -> None: ...
+    def redirect(self, call_id: str, number: str) -> None: ...
+    def conference(self, call_ids: list[str]) -> None: ...
+    def mute(self, muted: bool) -> None: ...
+    def start_recording(self, path: str) -> None: ...
+    def stop_recording(self) -> None: ...
 
 
 class AudioRoute(Protocol):
@@ -60,9 +74,14 @@ class Phone:
 
     def __init__(self, config: PhoneConfig, clock: Clock, engine: SipCommands,
                  boards: list[Board], rng: random.Random | None = None,
-                 audio: AudioRoute | None = None) -> None:
+                 audio: AudioRoute | None = None, data_dir: Path | None = None) -> None:
         self.config = config
         self.audio = audio
+        self._settings_path = data_dir / "state" / "settings.json" if data_dir else None
+        self.settings = self._load_settings()
+        self.recordings = RecordingStore(
+            data_dir / "recordings", now=self.wall_time,
+            max_bytes=config.calls.recordings_max_mb * 1024 * 1024) if data_dir else None
         self.clock = clock
         self.engine = engine
         self.tones = tone_set(config.device.tone_country)
@@ -79,7 +98,29 @@ class Phone:
         self.headset_detection = "none"  # how the board tells a plugged headset (docs/audio.md)
 
     def start(self) -> None:
+        if self.recordings is not None:
+            for found in self.recordings.recover():
+                log.warning("recovered the recording %s (%.1f s) left by a power cut or crash",
+                            found.name, found.seconds)
         self._on_tick()
+
+    # -- settings the user changes on the phone (do not disturb, caller-ID role) -------------
+    def _load_settings(self) -> dict[str, Any]:
+        if self._settings_path is None:
+            return {}
+        try:
+            data = json.loads(self._settings_path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.warning("settings %s unreadable (%s): using defaults", self._settings_path, exc)
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def save_setting(self, key: str, value: Any) -> None:
+        self.settings[key] = value
+        if self._settings_path is not None:
+            atomic_write_json(self._settings_path, self.settings)
 
     def stop(self) -> None:
         if self._tick is not None:
@@ -195,7 +236,40 @@ class Phone:
         call = self.calls.get(event.call_id)
         terminal = self._owner(call) if call is not None else None
         if terminal is not None and call is not None:
-            terminal.media(call, event.active)
+            terminal.media(call, event.active, event.hold)
+
+    def _on_TransferStatus(self, event: ev.TransferStatus) -> None:
+        log.info("call %s transfer: %d %s%s", event.call_id, event.code, event.reason,
+                 " (final)" if event.final else "")
+        call = self.calls.get(event.call_id)
+        terminal = self._owner(call) if call is not None else None
+        if terminal is not None:
+            terminal.transfer_status(event)
+
+    def _on_CallReplaced(self, event: ev.CallReplaced) -> None:
+        old = self.calls.get(event.old_call_id)
+        terminal = self._owner(old) if old is not None else None
+        if old is None or terminal is None:
+            log.warning("call %s replaced a call this phone does not know", event.new_call_id)
+            self.engine.hangup(event.new_call_id)
+            return
+        new = Call(id=event.new_call_id, direction="outgoing" if event.outgoing else "incoming",
+                   line=old.line, state=CallState.CALLING if event.outgoing else
+                   CallState.INCOMING, started_at=self.clock.now(),
+                   number=event.remote_number, remote_name=event.remote_name)
+        self.calls[new.id] = new
+        terminal.replaced(old, new)
+
+    def _on_RecordingStopped(self, event: ev.RecordingStopped) -> None:
+        if self.recordings is None:
+            return
+        try:
+            done = self.recordings.finish(Path(event.path), wait_closed=0.5)
+        except (RecordingError, OSError) as exc:
+            log.error("recording %s could not be finished: %s", event.path, exc)
+            return
+        if done is not None:
+            log.info("recording saved: %s (%.1f s)", done.name, done.seconds)
 
     def _on_DtmfReceived(self, event: ev.DtmfReceived) -> None:
         call = self.calls.get(event.call_id)
@@ -210,10 +284,15 @@ class Phone:
         if event.command == "make_call" and event.call_id in self.calls:
             self._on_CallStateChanged(ev.CallStateChanged(event.call_id, "disconnected", 0,
                                                           event.message))
+        elif event.command == "transfer":
+            for terminal in self.terminals:
+                terminal.transfer_command_failed(event.message)
 
     def _owner(self, call: Call) -> Terminal | None:
         for terminal in self.terminals:
-            if call is terminal.call or call is terminal.alerting:
+            if call is terminal.call or call is terminal.alerting or \
+                    call in terminal.background or call in terminal.conference or (
+                    terminal.transfer is not None and call is terminal.transfer.call):
                 return terminal
         return None
 
@@ -250,5 +329,6 @@ class Phone:
             "id": call.id, "state": call.state.value, "direction": call.direction,
             "line": call.line, "remote": call.number, "remote_name": call.remote_name,
             "duration": round(call.duration(now), 1), "dtmf": call.dtmf,
+            "held": call.held, "remote_held": call.remote_held,
             "dtmf_methods": call.dtmf_methods,
         }

@@ -41,6 +41,7 @@ import logging
 import os
 import re
 import struct
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -67,6 +68,7 @@ _FORMAT_NAMES = {0x0003: "32-bit float", 0x0006: "A-law", 0x0007: "µ-law", 0x00
                  0x0055: "MP3"}
 _MAX_FMT = 1024  # a fmt chunk larger than this is garbage
 _MAX_RIFF = 0xFFFFFFFF
+_POLL_SECONDS = 0.01
 
 
 class RecordingError(Exception):
@@ -271,6 +273,20 @@ def started_from_name(name: str) -> datetime | None:
         return None
 
 
+def _wait_closed(part: Path, timeout: float) -> bool:
+    """Wait until `part` has a header consistent with its length; False on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if not read_wav_info(part).repaired:
+                return True
+        except (RecordingError, OSError):
+            pass
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(_POLL_SECONDS)
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -317,14 +333,22 @@ class RecordingStore:
         self._active.add(part)
         return part
 
-    def finish(self, part: Path) -> Recording | None:
+    def finish(self, part: Path, *, wait_closed: float = 0.0) -> Recording | None:
         """Turn a stopped recording's part file into `<name>.wav`; call once the recorder is gone.
+
+        pjsua2 closes a destroyed recorder asynchronously, on the conference bridge's next
+        clock tick (10-20 ms later), and only then writes its last buffer and the header.
+        `wait_closed` > 0 first waits up to that many seconds for the header to become
+        consistent, i.e. for the recorder to have closed the file, then goes on regardless.
 
         Returns None when the part file held less than `min_seconds` of audio or was not a
         usable WAV; it is then deleted (and the log says why). An `OSError` (disk full, I/O
         error, ...) propagates and leaves the part file in place for `recover()`."""
         part = Path(part)
         self._active.discard(part)
+        if wait_closed > 0 and not _wait_closed(part, wait_closed):
+            log.warning("Call recording %s was still open after %.2f s; finishing it anyway.",
+                        part.name, wait_closed)
         recording = self._settle(part, recovering=False)
         if recording is not None:
             self.prune()

@@ -54,7 +54,8 @@ async def run_phone(options: RunOptions) -> int:
         return 1
     engine = SipEngine(options.config, sink, options.data_dir,
                        audio.ends if audio is not None else None)
-    phone = Phone(options.config, clock, engine, [board], audio=audio)
+    phone = Phone(options.config, clock, engine, [board], audio=audio,
+                  data_dir=options.data_dir)
     phone_box.append(phone)
     if audio is not None:
         audio.on_failure = phone.audio_failed

@@ -16,7 +16,7 @@ class LineView:
     status: str  # short technician-friendly status, e.g. "403 Forbidden"
 
 
-def _two_sides(left: str, right: str, width: int) -> str:
+def two_sides(left: str, right: str, width: int) -> str:
     gap = max(1, width - len(left) - len(right))
     return (left + " " * gap + right)[:width]
 
@@ -30,9 +30,18 @@ def format_duration(seconds: float) -> str:
 
 def idle_screen(wall: datetime, line: LineView, language: str, width: int) -> list[str]:
     date = f"{WEEKDAYS[language][wall.weekday()]} {wall.day} {MONTHS[language][wall.month - 1]}"
-    rows = [_two_sides(wall.strftime("%H:%M"), date, width), line.label]
+    rows = [two_sides(wall.strftime("%H:%M"), date, width), line.label]
     if not line.in_service:
         rows += [text("no_service", language), line.status]
+    return rows
+
+
+def conference_screen(members: list[Call], now: float, language: str,
+                      width: int) -> list[str]:
+    """The three-way conference: who is in it and how long it has been going."""
+    rows = [two_sides(text("conference", language), format_duration(
+        min(m.duration(now) for m in members)), width)]
+    rows += [(m.remote_name or m.number)[:width] for m in members[:3]]
     return rows
 
 
@@ -50,7 +59,7 @@ def call_screen(call: Call, now: float, language: str, width: int) -> list[str]:
         return [text("incoming", language), who, call.number if call.remote_name else ""]
     if state is CallState.CONNECTED:
         second = call.number if call.remote_name else ""
-        return [who, second, "", _two_sides(text("connected", language),
+        return [who, second, "", two_sides(text("connected", language),
                                             format_duration(call.duration(now)), width)]
     reason = call.end_reason.value if call.end_reason else "call_ended"
     return [text(reason, language), who]

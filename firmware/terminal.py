@@ -14,9 +14,10 @@ from audio.synth import key_feedback
 from board.keys import DIGITS, LINE_KEYS
 from board.parts import Board, LedPattern, LedState
 from firmware.call import Call, CallState, EndReason, reason_for_failure
+from firmware.callfeatures import CallFeatures, Mode
 from firmware.clock import Timer
 from firmware.dialplan import DialPlan, Match
-from firmware.screens import LineView, call_screen, idle_screen
+from firmware.screens import LineView, call_screen, conference_screen, idle_screen, two_sides
 from firmware.texts import text
 
 if TYPE_CHECKING:
@@ -32,8 +33,9 @@ _CONGESTION_REASONS = {EndReason.NETWORK_ERROR, EndReason.UNKNOWN_NUMBER,
                        EndReason.INVALID_NUMBER, EndReason.NOT_ALLOWED}
 
 
-class Terminal:
-    """Keys, hook and screen of one user position, and the calls shown on it."""
+class Terminal(CallFeatures):
+    """Keys, hook and screen of one user position, and the calls shown on it (the handling
+    of several calls at once is `CallFeatures`)."""
 
     def __init__(self, phone: Phone, board: Board, lines: list[int]) -> None:
         self.phone = phone
@@ -54,6 +56,7 @@ class Terminal:
         self._path_open = False
         self._route: str | None = None  # the sound hardware carrying the call
         self._tone: str | None = None
+        self._init_features()
         board.on_key = self.key
         board.on_hook = self.hook
 
@@ -64,6 +67,8 @@ class Terminal:
         self.offhook = offhook
         if offhook:
             self._lifted()
+        elif self.hands_free is None and self.conference:
+            self.conference_end_prompt()
         elif self.hands_free is None:
             self._drop_foreground()
         self.refresh()
@@ -98,7 +103,9 @@ class Terminal:
                 self.phone.engine.play_feedback(*key_feedback(name))
             elif audio is not None:
                 audio.key_sound(name)  # on the ringer while nothing else is open
-        if name in DIGITS:
+        if self.conference_choice(name) or self.pick(name):
+            pass
+        elif name in DIGITS:
             self._digit(name)
         elif name == "speaker":
             self._speaker_key()
@@ -113,7 +120,23 @@ class Terminal:
         elif name == "voicemail":
             self.dial(self.phone.config.device.voicemail_number)
         elif name in LINE_KEYS:
-            self._select_line(int(name[4:]) - 1)
+            self._line_key(int(name[4:]) - 1)
+        elif name == "hold":
+            self.hold_key()
+        elif name == "transfer":
+            self.transfer_key()
+        elif name == "conference":
+            self.conference_key()
+        elif name == "mute":
+            self.mute_key()
+        elif name == "dnd":
+            self.dnd_key()
+        elif name == "record":
+            self.record_key()
+        elif name in ("up", "down", "left", "right"):
+            self._arrow_key(name)
+        elif name.startswith("soft") and getattr(self.phone.config.keys, name, ""):
+            self.feature_key(getattr(self.phone.config.keys, name))
         elif name in ("volume_up", "volume_down") and audio is not None:
             if self.alerting is not None and not self._path_open:
                 audio.ringer_volume_step(name == "volume_up")  # while it rings: the ringer
@@ -124,9 +147,15 @@ class Terminal:
         self.refresh()
 
     def dial(self, number: str) -> bool:
-        """Click-to-dial: dial `number` hands-free; False when the terminal is busy."""
-        if self.alerting is not None or (self.call and not self.call.ended
-                                          and self.call.state is not CallState.OFFHOOK):
+        """Click-to-dial: dial `number` hands-free; False when the terminal is busy. A call
+        in progress is put on hold first."""
+        call = self.call
+        if self.alerting is not None or self.conference or len(self.all_calls()) >= \
+                self.phone.config.device.max_calls:
+            return False
+        if call is not None and call.state is CallState.CONNECTED:
+            self.new_call_beside()
+        elif call is not None and not call.ended and call.state is not CallState.OFFHOOK:
             return False
         self._clear_ended()
         self.call = self._new_call(CallState.DIALING, number)
@@ -138,11 +167,8 @@ class Terminal:
 
     # -- SIP events ----------------------------------------------------------------------
     def incoming(self, call: Call) -> None:
-        if self.alerting is not None or (self.call is not None and not self.call.ended):
-            log.info("refusing call %s from %s: busy with %s", call.id, call.number,
-                     (self.alerting or self.call).state.value)
-            self.phone.engine.hangup(call.id, REJECT_CODE)  # no call waiting yet: busy
-            call.end(EndReason.MISSED, self.now())
+        if self.screen_incoming(call):  # forwarded, refused, or waiting behind a call
+            self.refresh()
             return
         self._clear_ended()
         self.alerting = call
@@ -152,6 +178,19 @@ class Terminal:
         else:
             self.phone.engine.ring(call.id)
             self._start_ringer()
+            self._start_no_answer_forward(call)
+        self.refresh()
+
+    def replaced(self, old: Call, new: Call) -> None:
+        """`new` takes the place of `old` (the far end transferred us, or an attended
+        transfer to us replaced it)."""
+        old.replaced = True
+        for calls in (self.background, self.conference):
+            if old in calls:
+                calls[calls.index(old)] = new
+        if self.call is old:
+            self.call = new
+        old.end(EndReason.TRANSFERRED, self.now())
         self.refresh()
 
     def call_state(self, call: Call, state: str, code: int) -> None:
@@ -165,14 +204,18 @@ class Terminal:
             self._disconnected(call, code)
         self.refresh()
 
-    def media(self, call: Call, active: bool) -> None:
+    def media(self, call: Call, active: bool, hold: str = "") -> None:
         if active and call.state in (CallState.CALLING, CallState.RINGBACK):
             call.early_media = True
-            self.refresh()
+        call.remote_held = hold == "remote"
+        self.refresh()
 
     # -- the parts of the inputs -----------------------------------------------------------
     def _lifted(self) -> None:
-        if self.alerting is not None:
+        if self.mode is Mode.CONFERENCE_END:
+            self.mode = Mode.NONE  # lifted again: the conference goes on at the handset
+            self.hands_free = None
+        elif self.alerting is not None and self.call is None:
             self.hands_free = None
             self._answer()
         elif self.call is not None and not self.call.ended:
@@ -185,6 +228,9 @@ class Terminal:
 
     def _speaker_key(self) -> None:
         if self.hands_free == SPEAKER and self.alerting is None:
+            if self.conference and not self.offhook:
+                self.conference_end_prompt()
+                return
             self.hands_free = None
             if not self.offhook:
                 self._drop_foreground()
@@ -202,7 +248,7 @@ class Terminal:
     def _hands_free_on(self, path: str) -> None:
         """The speaker or headset key: answer there, move the call there, or get a dial tone."""
         self.hands_free = path
-        if self.alerting is not None:
+        if self.alerting is not None and (self.call is None or self.call.ended):
             self._answer()
         elif self.call is not None and not self.call.ended:
             if self.call.state is CallState.DIALING and not self._path_open:
@@ -225,7 +271,10 @@ class Terminal:
         return HEADSET if self.headset_jack and self.headset_plugged else SPEAKER
 
     def _ok_key(self) -> None:
-        if self.alerting is not None:
+        if self.mode is Mode.TRANSFER_DIAL and self.call is not None and \
+                self.call.state is CallState.DIALING:
+            self._send()
+        elif self.alerting is not None:
             if not self.offhook:
                 self.hands_free = self.hands_free or self._hands_free_path()
             self._answer()
@@ -237,6 +286,13 @@ class Terminal:
     def _cancel_key(self) -> None:
         if self.alerting is not None:
             self.phone.engine.hangup(self.alerting.id, REJECT_CODE)
+        elif self.mode is Mode.TRANSFER_PICK:
+            self.mode = Mode.NONE
+        elif self.conference:
+            self.conference_end_prompt()
+        elif self.mode in (Mode.TRANSFER_DIAL, Mode.CONFERENCE_DIAL) or (
+                self.background and self.call is not None and not self.call.held):
+            self._cancel_draft()
         elif self.call is not None:
             self._drop_foreground()
             if self.offhook:
@@ -244,11 +300,14 @@ class Terminal:
 
     def _digit(self, digit: str) -> None:
         call = self.call
-        if self.alerting is not None:
+        if self.alerting is not None and (call is None or call.ended):
             return
-        if call is not None and call.state is CallState.CONNECTED:
+        if call is not None and call.state is CallState.CONNECTED and not call.held:
             self.phone.engine.send_dtmf(call.id, digit)
             return
+        if call is not None and call.state is CallState.CONNECTED:
+            self.new_call_beside()  # keys while a call is held: a new call beside it
+            call = self.call
         if call is None or call.ended:
             self._clear_ended()
             call = self.call = self._new_call(CallState.OFFHOOK if self._audio_wanted()
@@ -268,8 +327,14 @@ class Terminal:
 
     def _check_plan(self) -> None:
         assert self.call is not None
-        verdict = self._plan.check(self.call.number)
         self._cancel("interdigit")
+        if self.mode is Mode.TRANSFER_DIAL:
+            return  # transfer sends it there now; ok or # calls the number first
+        if self.call.feature:  # a feature code and an extension: # or the timeout sends it
+            timeout = self.phone.config.device.interdigit_timeout
+            self._timers["interdigit"] = self.phone.clock.call_later(timeout, self._send)
+            return
+        verdict = self._plan.check(self.call.number)
         if verdict.match is Match.COMPLETE:
             self._send()
         elif verdict.match is Match.NONE:
@@ -284,16 +349,48 @@ class Terminal:
         call = self.call
         if call is None or call.state is not CallState.DIALING:
             return
-        if self._plan.check(call.number).on_timeout:
+        if call.feature or self._plan.check(call.number).on_timeout:
             self._send()
         else:
             call.end(EndReason.INVALID_NUMBER, self.now())
             self._after_end()
         self.refresh()
 
-    def _select_line(self, index: int) -> None:
-        if index in self.lines:
+    def _line_key(self, index: int) -> None:
+        """Choose the line for the next call; in a call, hold it and open a new one there."""
+        if index not in self.lines:
+            return
+        call = self.call
+        if self.alerting is not None and self.alerting.line == index:
+            self._ok_key()  # the line key of a waiting or ringing call answers it
+        elif call is not None and call.state is CallState.CONNECTED and not self.conference:
+            self.new_call_beside(index)
+        elif call is None or call.state in (CallState.OFFHOOK, CallState.DIALING) \
+                or call.ended:
             self.line = index
+            if call is not None and not call.ended:
+                call.line = index
+
+    def _arrow_key(self, name: str) -> None:
+        """left/right when idle: the default caller-ID role; up/down while dialling: the
+        role of this call only."""
+        call = self.call
+        if call is not None and call.state in (CallState.OFFHOOK, CallState.DIALING):
+            self.step_role(name in ("down", "right"), once=True)
+        elif (call is None or call.ended) and name in ("left", "right"):
+            self.step_role(name == "right", once=False)
+
+    def _cancel_draft(self) -> None:
+        """Give up the call being dialled beside a held one: back to the held call."""
+        call = self.call
+        self.mode = Mode.NONE
+        self._cancel("interdigit")
+        if call is not None and call.on_sip:
+            self.phone.engine.hangup(call.id)
+            call.end(EndReason.CANCELLED, self.now())
+        self.call = None
+        if self.background:
+            self._bring_forward(self.background.pop(0))
 
     # -- call actions ----------------------------------------------------------------------
     def _new_call(self, state: CallState, number: str = "") -> Call:
@@ -311,7 +408,9 @@ class Terminal:
         self.phone.calls[call.id] = call
         call.to(CallState.CALLING, self.now())
         self.last_number = call.number
-        self.phone.engine.make_call(call.id, call.line, call.number)
+        number, identity = (call.number, None) if call.feature else \
+            self.outgoing_identity(call.number)
+        self.phone.engine.make_call(call.id, call.line, number, identity)
         timeout = self.phone.config.device.no_answer_timeout
         self._timers["no_answer"] = self.phone.clock.call_later(timeout, self._no_answer)
 
@@ -326,26 +425,58 @@ class Terminal:
     def _answer(self) -> None:
         call = self.alerting
         assert call is not None
+        self._cancel("forward")
+        if self.call is not None and not self.call.ended:
+            self.answer_waiting()  # the call in progress goes on hold
         self.alerting = None
         self._stop_ringer()
+        self._clear_ended()
         self.call = call
         self.phone.engine.answer(call.id)
 
     def _drop_foreground(self) -> None:
-        """The user hung up: end the call (no end screen) and return to idle."""
+        """The user hung up: end the call (no end screen) and return to idle, or to the
+        calls still on hold; a waiting call now rings."""
         call, self.call = self.call, None
         self.hands_free = None
+        self.mode = Mode.NONE
         self._cancel_all()
-        if call is not None and call.on_sip:
-            self.phone.engine.hangup(call.id)
-            call.end(EndReason.CANCELLED if call.state is not CallState.CONNECTED
-                     else EndReason.NORMAL, self.now())
+        for ending in [call, *self.conference]:
+            if ending is not None and ending.on_sip:
+                self.phone.engine.hangup(ending.id)
+                ending.end(EndReason.CANCELLED if ending.state is not CallState.CONNECTED
+                           else EndReason.NORMAL, self.now())
+        if self.conference:
+            self.conference_left()
+            self.call = None
+        self.promote_background()
+        if self.alerting is not None and "ring" not in self._timers:
+            self._start_ringer()
+        self.calls_over()
 
     def _disconnected(self, call: Call, code: int) -> None:
         if call is self.alerting:
             self.alerting = None
             self._stop_ringer()
+            self._cancel("forward")
             call.end(EndReason.MISSED, self.now(), code)
+            return
+        if self.transfer is not None and call is self.transfer.call:
+            self.transfer.timer.cancel()  # the far end left on its own: transferred
+            self.transfer = None
+            call.end(EndReason.TRANSFERRED, self.now(), code)
+            self._forget(call)
+            self._after_transfer(call)
+            return
+        if call in self.background:
+            self.background.remove(call)
+            call.end(EndReason.NORMAL, self.now(), code)
+            self.calls_over()
+            return
+        if call in self.conference:
+            call.end(EndReason.NORMAL, self.now(), code)
+            self.conference_left()
+            self.calls_over()
             return
         if call is not self.call or call.ended:
             return
@@ -356,7 +487,15 @@ class Terminal:
         else:
             reason = reason_for_failure(code, call.state is CallState.RINGBACK)
         call.end(reason, self.now(), code)
-        self._after_end()
+        if self.mode is not Mode.NONE:
+            self.mode = Mode.NONE
+        if self.background:  # another call is on hold: show it at once
+            self._show_notice(text(reason.value, self.phone.config.device.language))
+            self.call = None
+            self.promote_background()
+        else:
+            self._after_end()
+        self.calls_over()
 
     def _after_end(self) -> None:
         """Show the end reason: until on-hook with the handset up, a few seconds hands-free."""
@@ -369,12 +508,16 @@ class Terminal:
         if self.call is not None and self.call.ended and not self.offhook:
             self.call = None
             self.hands_free = None
+            self.promote_background()
             self.refresh()
 
     def _clear_ended(self) -> None:
         if self.call is not None and self.call.ended:
             self.call = None
             self._cancel("ended")
+
+    def _now(self) -> float:
+        return self.now()
 
     # -- ringer ------------------------------------------------------------------------------
     def _start_ringer(self) -> None:
@@ -437,6 +580,8 @@ class Terminal:
         call = self.call
         if call is None or not self._audio_wanted():
             return None
+        if self.alerting is not None and call.state is CallState.CONNECTED:
+            return "call_waiting"
         if call.state is CallState.OFFHOOK:
             return "dial"
         if call.state is CallState.RINGBACK and not call.early_media:
@@ -475,17 +620,60 @@ class Terminal:
         language = self.phone.config.device.language
         width = self.board.display.width
         shown = self.alerting or self.call
-        if shown is not None:
+        rows = self._mode_rows(language)
+        if rows:
+            pass
+        elif self.conference:
+            rows = conference_screen(self.conference, self.now(), language, width)
+        elif shown is not None:
             rows = call_screen(shown, self.now(), language, width)
-            if shown is self.call and self.hands_free and shown.state is CallState.CONNECTED:
-                rows[2] = text(f"on_{self.hands_free}", language)
+            if shown is self.alerting and self.call is not None and not self.call.ended:
+                rows[0] = text("waiting", language)
+            elif shown.state is CallState.CONNECTED:
+                if shown.held or shown.remote_held:
+                    rows[3] = two_sides(text("on_hold" if shown.held else "held_by_remote",
+                                              language), rows[3].split()[-1], width)
+                flags = ([text(f"on_{self.hands_free}", language)] if self.hands_free
+                         else []) + self.flags()
+                rows[2] = " ".join(flags)
+            elif shown.state in (CallState.OFFHOOK, CallState.DIALING) and self.roles():
+                role = self.current_role()
+                rows += [""] * (3 - len(rows))
+                rows[2] = f"{text('as_role', language)}: {role.name}" if role else ""
         else:
             rows = idle_screen(self.phone.wall_time(), self._line_view(self.line), language,
                                width)
+            role = self.current_role()
+            extra = ([text("dnd", language)] if self.dnd else []) + (
+                [f"{text('as_role', language)}: {role.name}"] if role else [])
+            if extra and len(rows) <= 2:
+                rows += [""] * (2 - len(rows)) + [" ".join(extra)[:width]]
         if self.notice:
             rows += [""] * (3 - len(rows))
             rows[2] = self.notice
         return rows
+
+    def _mode_rows(self, language: str) -> list[str]:
+        """The screen of a transfer or conference step, or [] outside them."""
+        call = self.call
+        if self.transfer is not None:
+            return [text("transferring", language), self.transfer.call.number,
+                    self.transfer.target]
+        if self.mode in (Mode.TRANSFER_DIAL, Mode.CONFERENCE_DIAL) and call is not None and \
+                call.state in (CallState.OFFHOOK, CallState.DIALING):
+            title = "transfer_to" if self.mode is Mode.TRANSFER_DIAL else "conference_add"
+            held = self.background[0].number if self.background else ""
+            return [text(title, language), call.number, "", f"{text('held_short', language)}: "
+                    f"{held}"]
+        if self.mode is Mode.TRANSFER_PICK:
+            return [text("pick_call", language)] + [
+                f"{i} {c.remote_name or c.number}" for i, c in enumerate(self.background[:3], 1)]
+        if self.mode is Mode.CONFERENCE_END:
+            choices = text("end_choices", language).replace("{n}", str(len(self.conference)))
+            return [text("end_conference", language), choices] + [
+                f"{i} {c.remote_name or c.number}" for i, c in
+                enumerate(self.conference[:2], 1)]
+        return []
 
     def _line_view(self, index: int) -> LineView:
         cfg = self.phone.config.lines[index]
@@ -504,11 +692,16 @@ class Terminal:
             if path in board.leds:
                 on = self.hands_free == path
                 board.leds[path].set(LedState(LedPattern.ON if on else LedPattern.OFF))
+        for name, on in (("mute", self.muted), ("dnd", self.dnd)):
+            if name in board.leds:
+                board.leds[name].set(LedState(LedPattern.ON if on else LedPattern.OFF))
 
     def _line_led(self, index: int) -> LedState:
         if self.alerting is not None and self.alerting.line == index:
             return LedState(LedPattern.FAST_BLINK, "green")
         if self.call is not None and self.call.on_sip and self.call.line == index:
+            if self.call.held:
+                return LedState(LedPattern.SLOW_BLINK, "green")
             return LedState(LedPattern.ON, "green")
         reg = self.phone.registrations[index]
         if reg.in_service:
@@ -531,4 +724,6 @@ class Terminal:
             "rings": self.rings,
             "dialing": self.call.number if self.call and self.call.state in (
                 CallState.OFFHOOK, CallState.DIALING) else None,
+            "call": self.call.id if self.call and self.call.on_sip else None,
+            **self.features_status(),
         }

@@ -24,11 +24,11 @@ from typing import Any, Final, get_origin
 from firmware.config.schema import (
     ApiConfig,
     CallsConfig,
-    FeaturesConfig,
-    RoleConfig,
     DeviceConfig,
+    FeaturesConfig,
     LineConfig,
     PhoneConfig,
+    RoleConfig,
     SipConfig,
     default_of,
     field_rules,

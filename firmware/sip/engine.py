@@ -322,6 +322,7 @@ class SipEngine:
         cfg.logConfig.decor = 0
         cfg.medConfig.noVad = True
         cfg.medConfig.ecTailLen = 0
+        cfg.medConfig.sndAutoCloseTime = -1  # the media clock runs on, also with calls held
         cfg.medConfig.clockRate = 16000
         cfg.medConfig.sndClockRate = 16000
         ep.libInit(cfg)
@@ -555,6 +556,7 @@ class SipEngine:
         return {
             "calls": len(self._calls),
             "media_ports": self._ep.mediaActivePorts(),
+            "media_clock": self._media._silence.getPos() if self._media._silence else -1,
             "earpiece_file": str(self._media.earpiece_file or ""),
             "tone": self._media.tone,
             "tone_started_at": self._media.tone_started_at,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
+import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -138,6 +139,7 @@ class TerminalMedia:
         self._feedback = pj.ToneGenerator()  # key clicks and DTMF heard while keys are pressed
         self._feedback.createToneGenerator(clock_rate, 1)
         self._earpiece: pj.AudioMedia | None = None
+        self._silence: pj.AudioMediaPlayer | None = None
         self.earpiece_file: Path | None = None
         self.tone: str | None = None
         self.tone_started_at = 0.0  # time.monotonic() when the current tone started
@@ -182,7 +184,25 @@ class TerminalMedia:
         rec = pj.AudioMediaRecorder()
         rec.createRecorder(str(path))
         self.earpiece_file = path
+        self._keep_time(rec)
         return rec
+
+    def _keep_time(self, rec: pj.AudioMediaRecorder) -> None:
+        """The conference bridge writes nothing to a recorder none of whose sources has
+        audio (a call on hold, no tone): a looping silence keeps the recording in step with
+        the clock, so a second of it is a second of time."""
+        if self._silence is None:
+            assert self._dir is not None
+            path = self._dir / ".silence.wav"
+            if not path.exists():
+                with wave.open(str(path), "wb") as wav:
+                    wav.setnchannels(1)
+                    wav.setsampwidth(2)
+                    wav.setframerate(self._rate)
+                    wav.writeframes(bytes(2 * self._rate))
+            self._silence = pj.AudioMediaPlayer()
+            self._silence.createPlayer(str(path), 0)
+        self._silence.startTransmit(rec)
 
     def close_path(self) -> None:
         """Close the earpiece; a recording's WAV file is complete once this returns."""
@@ -193,6 +213,7 @@ class TerminalMedia:
                 media.stopTransmit(sink)
             self._tones.stopTransmit(sink)
             self._feedback.stopTransmit(sink)
+            _stop(self._silence, sink)
             del sink  # destroying a recorder writes the WAV header
 
     # -- calls -------------------------------------------------------------------------
@@ -343,3 +364,4 @@ class TerminalMedia:
         self._port = None
         self._tones = None
         self._feedback = None
+        self._silence = None

@@ -25,6 +25,7 @@ class RecordingSip:
 
     def __init__(self) -> None:
         self.sent: list[tuple[Any, ...]] = []
+        self.identities: list[ev.OutgoingIdentity | None] = []
         self._ids = 0
 
     def new_call_id(self) -> str:
@@ -40,8 +41,37 @@ class RecordingSip:
     def register(self, line: int) -> None:
         self.sent.append(("register", line))
 
-    def make_call(self, call_id: str, line: int, number: str) -> None:
+    def make_call(self, call_id: str, line: int, number: str,
+                  identity: ev.OutgoingIdentity | None = None) -> None:
         self.sent.append(("make_call", call_id, line, number))
+        self.identities.append(identity)
+
+    def hold(self, call_id: str) -> None:
+        self.sent.append(("hold", call_id))
+
+    def resume(self, call_id: str) -> None:
+        self.sent.append(("resume", call_id))
+
+    def transfer(self, call_id: str, number: str) -> None:
+        self.sent.append(("transfer", call_id, number))
+
+    def transfer_replaces(self, call_id: str, other_call_id: str) -> None:
+        self.sent.append(("transfer_replaces", call_id, other_call_id))
+
+    def redirect(self, call_id: str, number: str) -> None:
+        self.sent.append(("redirect", call_id, number))
+
+    def conference(self, call_ids: list[str]) -> None:
+        self.sent.append(("conference", tuple(call_ids)))
+
+    def mute(self, muted: bool) -> None:
+        self.sent.append(("mute", muted))
+
+    def start_recording(self, path: str) -> None:
+        self.sent.append(("start_recording", path))
+
+    def stop_recording(self) -> None:
+        self.sent.append(("stop_recording",))
 
     def ring(self, call_id: str) -> None:
         self.sent.append(("ring", call_id))
@@ -71,10 +101,12 @@ class RecordingSip:
         self.sent.append(("stop_tone",))
 
 
-def make_phone(**device: Any) -> tuple[Phone, RecordingSip, ManualClock]:
+def make_phone(tables: dict[str, Any] | None = None,
+               **device: Any) -> tuple[Phone, RecordingSip, ManualClock]:
     config = parse_config({
         "device": {"language": "en", **device},
         "lines": [{"user": "1001", "registrar": "127.0.0.1:5060", "display_name": "Anna"}],
+        **(tables or {}),
     })
     clock, sip = ManualClock(), RecordingSip()
     phone = Phone(config, clock, sip, [sim_board()], rng=random.Random(1))
@@ -214,8 +246,8 @@ def test_cancel_rejects_an_incoming_call_busy() -> None:
     assert sip.last("hangup") == ("hangup", "c9", 486)
 
 
-def test_second_incoming_call_while_busy_is_refused() -> None:
-    phone, sip, _ = make_phone()
+def test_second_incoming_call_while_busy_is_refused_without_call_waiting() -> None:
+    phone, sip, _ = make_phone({"calls": {"call_waiting": False}})
     phone.terminals[0].dial("1002")
     phone.on_sip_event(ev.IncomingCall("c9", 0, "sip:1003@pbx", "", "1003"))
     assert sip.last("hangup") == ("hangup", "c9", 486)

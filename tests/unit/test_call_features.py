@@ -1,0 +1,297 @@
+"""Several calls at once, as pure logic: hold and swap, call waiting, transfer, conference,
+do not disturb, forwarding, mute, recording, caller-ID roles and feature keys. The end-to-end
+tests (tests/e2e/test_call_features.py) run the same flows against Kamailio and baresip."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from board.parts import LedPattern
+from board.sim import sim_board
+from firmware.clock import ManualClock
+from firmware.config import parse_config
+from firmware.phone import Phone
+from firmware.sip import events as ev
+from tests.unit.test_phone_controller import RecordingSip
+
+
+def make_phone(tables: dict[str, Any] | None = None, data_dir: Path | None = None
+               ) -> tuple[Phone, RecordingSip, ManualClock]:
+    config = parse_config({"device": {"language": "en"},
+                           "lines": [{"user": "1001", "registrar": "127.0.0.1:5060",
+                                      "display_name": "Anna"}], **(tables or {})})
+    clock, sip = ManualClock(), RecordingSip()
+    phone = Phone(config, clock, sip, [sim_board()], rng=random.Random(1), data_dir=data_dir)
+    phone.start()
+    phone.on_sip_event(ev.RegistrationChanged(0, True, 200, "OK", 300))
+    return phone, sip, clock
+
+
+def screen(phone: Phone) -> str:
+    return "\n".join(phone.terminals[0].board.display.rows)
+
+
+def keys(phone: Phone, *names: str) -> None:
+    for name in names:
+        for key in (list(name) if set(name) <= set("0123456789*#") else [name]):
+            phone.terminals[0].key(key)
+
+
+def connected_call(phone: Phone, sip: RecordingSip, number: str = "1002") -> str:
+    """Lift the handset, dial `number` and have the far end answer; returns the call id."""
+    term = phone.terminals[0]
+    if not term.offhook:
+        term.hook(True)
+    keys(phone, number)
+    cid = sip.last("make_call")[1]
+    phone.on_sip_event(ev.CallStateChanged(cid, "confirmed", 200, "OK"))
+    return cid
+
+
+def incoming(phone: Phone, cid: str, number: str) -> None:
+    phone.on_sip_event(ev.IncomingCall(cid, 0, f"sip:{number}@pbx", "", number))
+
+
+def test_hold_key_holds_and_resumes() -> None:
+    phone, sip, _ = make_phone()
+    cid = connected_call(phone, sip)
+    keys(phone, "hold")
+    assert sip.sent[-1] == ("hold", cid) or ("hold", cid) in sip.sent
+    assert "On hold" in screen(phone)
+    assert phone.terminals[0].board.leds["line1"].state.pattern is LedPattern.SLOW_BLINK
+    keys(phone, "hold")
+    assert ("resume", cid) in sip.sent and "On hold" not in screen(phone)
+
+
+def test_a_waiting_call_beeps_is_answered_on_top_and_the_two_swap() -> None:
+    phone, sip, _ = make_phone()
+    first = connected_call(phone, sip)
+    incoming(phone, "in2", "1003")
+    term = phone.terminals[0]
+    assert sip.last("ring") == ("ring", "in2")
+    assert term.status()["tone"] == "call_waiting"
+    assert screen(phone).startswith("Call waiting\n1003")
+    keys(phone, "ok")
+    assert sip.sent.index(("hold", first)) < sip.sent.index(("answer", "in2"))
+    phone.on_sip_event(ev.CallStateChanged("in2", "confirmed", 200, "OK"))
+    assert term.status()["held"] == [first] and "Held:1" in screen(phone)
+    keys(phone, "hold")  # swap
+    assert sip.sent.index(("hold", "in2")) < sip.sent.index(("resume", first))
+    assert term.status()["call"] == first and term.status()["held"] == ["in2"]
+
+
+def test_hanging_up_with_a_call_waiting_rings_it() -> None:
+    phone, sip, _ = make_phone()
+    connected_call(phone, sip)
+    incoming(phone, "in2", "1003")
+    phone.terminals[0].hook(False)
+    status = phone.terminals[0].status()
+    assert status["ringing"] and status["rings"] == 1 and status["tone"] is None
+
+
+def test_without_call_waiting_a_second_call_is_busy_or_forwarded() -> None:
+    phone, sip, _ = make_phone({"calls": {"call_waiting": False, "forward_busy": "1009"}})
+    connected_call(phone, sip)
+    incoming(phone, "in2", "1003")
+    assert sip.last("redirect") == ("redirect", "in2", "1009")
+
+
+def test_blind_transfer_by_number() -> None:
+    phone, sip, _ = make_phone()
+    cid = connected_call(phone, sip)
+    keys(phone, "transfer")
+    assert ("hold", cid) in sip.sent and screen(phone).startswith("Transfer to:")
+    keys(phone, "1003", "transfer")  # the plan waits in transfer: blind, no consult call
+    assert sip.last("transfer") == ("transfer", cid, "1003")
+    assert [c for c in sip.sent if c[0] == "make_call"] == [("make_call", cid, 0, "1002")]
+    assert screen(phone).startswith("Transferring...")
+    phone.on_sip_event(ev.TransferStatus(cid, 100, "Trying", False))
+    phone.on_sip_event(ev.TransferStatus(cid, 200, "OK", True))
+    assert sip.last("hangup") == ("hangup", cid, 0)
+    assert screen(phone).startswith("Transferred")
+
+
+def test_a_failed_transfer_gives_the_call_back_on_hold() -> None:
+    phone, sip, clock = make_phone({"calls": {"transfer_timeout": 10}})
+    cid = connected_call(phone, sip)
+    keys(phone, "transfer", "1009", "transfer")
+    phone.on_sip_event(ev.TransferStatus(cid, 404, "Not Found", True))
+    term = phone.terminals[0]
+    assert term.status()["call"] == cid and "Transfer failed" in screen(phone)
+    assert phone.calls[cid].held and "hangup" not in sip.names()
+    keys(phone, "hold")
+    assert sip.last("resume") == ("resume", cid)
+    # and when the far end never says: the timeout
+    keys(phone, "transfer", "1009", "transfer")
+    clock.advance(11)
+    assert term.transfer is None and "Transfer failed" in screen(phone)
+
+
+def test_attended_transfer_joins_the_held_call_with_the_consult_call() -> None:
+    phone, sip, _ = make_phone()
+    first = connected_call(phone, sip)
+    keys(phone, "transfer", "1003", "ok")  # ok: call the target first
+    consult = sip.last("make_call")[1]
+    assert consult != first
+    phone.on_sip_event(ev.CallStateChanged(consult, "confirmed", 200, "OK"))
+    keys(phone, "transfer")
+    assert sip.last("transfer_replaces") == ("transfer_replaces", first, consult)
+    phone.on_sip_event(ev.TransferStatus(first, 200, "OK", True))
+    assert ("hangup", first, 0) in sip.sent and ("hangup", consult, 0) in sip.sent
+
+
+def test_transfer_with_three_calls_asks_which_to_join() -> None:
+    phone, sip, _ = make_phone()
+    a = connected_call(phone, sip)
+    incoming(phone, "in2", "1003")
+    keys(phone, "ok")
+    phone.on_sip_event(ev.CallStateChanged("in2", "confirmed", 200, "OK"))
+    incoming(phone, "in3", "1004")
+    keys(phone, "ok")
+    phone.on_sip_event(ev.CallStateChanged("in3", "confirmed", 200, "OK"))
+    keys(phone, "transfer")
+    assert screen(phone).startswith("Join with:\n1 1003\n2 1002")
+    keys(phone, "2")
+    assert sip.last("transfer_replaces") == ("transfer_replaces", a, "in3")
+
+
+def test_conference_of_three_then_drop_one_party() -> None:
+    phone, sip, _ = make_phone()
+    first = connected_call(phone, sip)
+    keys(phone, "conference")
+    assert screen(phone).startswith("Add:")
+    keys(phone, "1003")
+    second = sip.last("make_call")[1]
+    phone.on_sip_event(ev.CallStateChanged(second, "confirmed", 200, "OK"))
+    keys(phone, "conference")
+    assert sip.last("conference") == ("conference", (second, first))
+    assert ("resume", first) in sip.sent
+    assert screen(phone).startswith("Conference")
+    keys(phone, "cancel")
+    assert screen(phone).startswith("End conference?\nOK=all 1-2=one")
+    keys(phone, "2")
+    assert sip.last("hangup") == ("hangup", first, 0)
+    assert sip.last("conference") == ("conference", ())
+    assert phone.terminals[0].status()["call"] == second
+
+
+def test_hanging_up_a_conference_asks_first_and_ok_ends_it_for_all() -> None:
+    phone, sip, _ = make_phone()
+    first = connected_call(phone, sip)
+    keys(phone, "conference", "1003")
+    second = sip.last("make_call")[1]
+    phone.on_sip_event(ev.CallStateChanged(second, "confirmed", 200, "OK"))
+    keys(phone, "conference")
+    phone.terminals[0].hook(False)  # handset down: the conference goes on hands-free, asking
+    assert phone.terminals[0].status()["speaker"] and "hangup" not in sip.names()
+    keys(phone, "ok")
+    assert {("hangup", first, 0), ("hangup", second, 0)} <= set(sip.sent)
+
+
+def test_do_not_disturb_rejects_but_lets_vips_through(tmp_path: Path) -> None:
+    phone, sip, _ = make_phone({"calls": {"vip_numbers": ["1005"]}}, tmp_path)
+    keys(phone, "dnd")
+    assert "Do not disturb" in screen(phone)
+    incoming(phone, "in1", "1003")
+    assert sip.last("hangup") == ("hangup", "in1", 486)
+    incoming(phone, "in2", "1005")
+    assert sip.last("ring") == ("ring", "in2")
+    again, _, _ = make_phone(data_dir=tmp_path)  # kept across a restart
+    assert again.terminals[0].dnd
+
+
+def test_forwarding_always_and_after_no_answer() -> None:
+    phone, sip, _ = make_phone({"calls": {"forward_always": "0701234567"}})
+    incoming(phone, "in1", "1003")
+    assert sip.last("redirect") == ("redirect", "in1", "0701234567")
+    phone, sip, clock = make_phone({"calls": {"forward_no_answer": "1009",
+                                              "forward_no_answer_after": 15}})
+    incoming(phone, "in1", "1003")
+    clock.advance(14)
+    assert "redirect" not in sip.names()
+    clock.advance(2)
+    assert sip.last("redirect") == ("redirect", "in1", "1009")
+    assert not phone.terminals[0].status()["ringing"]
+
+
+def test_mute_while_in_calls_with_its_led() -> None:
+    phone, sip, _ = make_phone()
+    connected_call(phone, sip)
+    keys(phone, "mute")
+    assert sip.last("mute") == ("mute", True) and "Muted" in screen(phone)
+    assert phone.terminals[0].board.leds["mute"].state.pattern is LedPattern.ON
+    phone.terminals[0].hook(False)
+    assert sip.last("mute") == ("mute", False)
+
+
+def test_recording_to_the_data_directory_stops_at_hang_up(tmp_path: Path) -> None:
+    phone, sip, _ = make_phone(data_dir=tmp_path)
+    connected_call(phone, sip)
+    keys(phone, "record")
+    path = Path(sip.last("start_recording")[1])
+    assert path.parent == tmp_path / "recordings" and "REC" in screen(phone)
+    phone.terminals[0].hook(False)
+    assert sip.sent[-1] == ("stop_recording",) or ("stop_recording",) in sip.sent
+
+
+ROLES = {"roles": [{"name": "Direct"},
+                   {"name": "Switchboard", "kind": "switchboard", "number": "0812345600",
+                    "display_name": "Company"},
+                   {"name": "Anonymous", "kind": "anonymous"},
+                   {"name": "Mobile", "kind": "mobile", "prefix": "*31#"}]}
+
+
+def test_caller_id_roles_default_and_once(tmp_path: Path) -> None:
+    phone, sip, _ = make_phone(ROLES, tmp_path)
+    keys(phone, "right")  # idle: the default role steps to Switchboard
+    assert "As: Switchboard" in screen(phone)
+    phone.terminals[0].dial("1002")
+    assert sip.identities[-1] == ev.OutgoingIdentity("Company", "0812345600", False)
+    phone.terminals[0].hook(False)
+    keys(phone, "cancel")
+    phone.terminals[0].hook(True)
+    keys(phone, "down")  # this call only: Anonymous
+    assert "As: Anonymous" in screen(phone)
+    keys(phone, "1003")
+    assert sip.identities[-1] == ev.OutgoingIdentity("Anna", "", True)
+    phone.terminals[0].hook(False)
+    phone.terminals[0].dial("1004")  # back to the default
+    assert sip.identities[-1] == ev.OutgoingIdentity("Company", "0812345600", False)
+    again, _, _ = make_phone(ROLES, tmp_path)
+    assert again.terminals[0].current_role().name == "Switchboard"
+
+
+def test_a_role_with_a_prefix_dials_the_pbx_scheme() -> None:
+    phone, sip, _ = make_phone({**ROLES, "calls": {"default_role": "Mobile"}})
+    phone.terminals[0].dial("1002")
+    assert sip.last("make_call")[3] == "*31#1002" and sip.identities[-1] is None
+
+
+def test_feature_keys_park_and_directed_pickup() -> None:
+    phone, sip, _ = make_phone({"features": {"park": "*85", "directed_pickup": "**",
+                                             "group_login": "*74"},
+                                "keys": {"soft1": "park", "soft2": "directed_pickup",
+                                         "soft3": "group_login"}})
+    cid = connected_call(phone, sip)
+    keys(phone, "soft1")
+    assert sip.last("transfer") == ("transfer", cid, "*85")
+    phone.on_sip_event(ev.TransferStatus(cid, 200, "OK", True))
+    phone.terminals[0].hook(False)
+    keys(phone, "soft2", "1002", "#")
+    assert sip.last("make_call")[3] == "**1002"
+    phone.on_sip_event(ev.CallStateChanged(sip.last("make_call")[1], "disconnected", 404, "NF"))
+    phone.clock.advance(5)
+    keys(phone, "soft3")
+    assert sip.last("make_call")[3] == "*74"
+
+
+def test_the_far_end_transferring_us_replaces_the_call() -> None:
+    phone, sip, _ = make_phone()
+    cid = connected_call(phone, sip)
+    phone.on_sip_event(ev.CallReplaced(cid, "c9", True, "sip:1004@pbx", "", "1004"))
+    phone.on_sip_event(ev.CallStateChanged("c9", "confirmed", 200, "OK"))
+    phone.on_sip_event(ev.CallStateChanged(cid, "disconnected", 200, "OK"))
+    assert phone.terminals[0].status()["call"] == "c9"
+    assert screen(phone).startswith("1004")
