@@ -110,6 +110,11 @@ class _Call(pj.Call):
     def onCallMediaState(self, prm: pj.OnCallMediaStateParam) -> None:
         self.engine._on_call_media(self)
 
+    def onCallRedirected(self, prm: pj.OnCallRedirectedParam) -> int:
+        """A 3xx answer: follow it, like every desk phone (the far end forwards the call)."""
+        log.info("call %s: redirected to %s", self.call_id, prm.targetUri)
+        return pj.PJSIP_REDIRECT_ACCEPT_REPLACE
+
     def onCallTransferStatus(self, prm: pj.OnCallTransferStatusParam) -> None:
         self.engine._emit(ev.TransferStatus(self.call_id, prm.statusCode, prm.reason,
                                             bool(prm.finalNotify)))
