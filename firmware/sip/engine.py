@@ -561,7 +561,6 @@ class SipEngine:
         return {
             "calls": len(self._calls),
             "media_ports": self._ep.mediaActivePorts(),
-            "media_clock": self._media._silence.getPos() if self._media._silence else -1,
             "earpiece_file": str(self._media.earpiece_file or ""),
             "tone": self._media.tone,
             "tone_started_at": self._media.tone_started_at,
@@ -649,7 +648,7 @@ class SipEngine:
         if state == "disconnected":
             if self._tarpit.pop(call.call_id, None) is not None:
                 self._ended.append(call)
-            self._terminal().disconnect_call(call.call_id)
+            self._terminal().forget_call(call.call_id)
             if self._calls.pop(call.call_id, None) is not None:
                 self._ended.append(call)
         if state in ("incoming", "unknown"):
@@ -661,6 +660,7 @@ class SipEngine:
     def _on_call_media(self, call: _Call) -> None:
         info = call.getInfo()
         hold = ""
+        live = {m.audioConfSlot for m in info.media if m.type == pj.PJMEDIA_TYPE_AUDIO}
         for index, media in enumerate(info.media):
             if media.type != pj.PJMEDIA_TYPE_AUDIO:
                 continue
@@ -670,5 +670,6 @@ class SipEngine:
                 self._emit(ev.CallMediaChanged(call.call_id, True, _HOLD.get(media.status, "")))
                 return
             hold = _HOLD.get(media.status, hold)
-        self._terminal().disconnect_call(call.call_id)
+        terminal = self._terminal()
+        terminal.disconnect_call(call.call_id, stale=not terminal.is_current(call.call_id, live))
         self._emit(ev.CallMediaChanged(call.call_id, False, hold))

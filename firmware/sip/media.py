@@ -218,8 +218,11 @@ class TerminalMedia:
 
     # -- calls -------------------------------------------------------------------------
     def connect_call(self, call_id: str, media: pj.AudioMedia) -> None:
-        if call_id in self._calls:
-            self.disconnect_call(call_id)  # re-negotiated (resumed, re-INVITE): a new stream
+        old = self._calls.get(call_id)
+        if old is not None and old.getPortId() == media.getPortId():
+            return  # the same stream: already wired
+        if old is not None:  # re-negotiated (resumed, re-INVITE): pjsua made a new stream
+            self.disconnect_call(call_id, stale=True)
         self._calls[call_id] = media
         if self.mic is not None and not self.muted:
             self.mic.startTransmit(media)
@@ -230,9 +233,14 @@ class TerminalMedia:
         if call_id in self._conference:
             for other_id in self._conference - {call_id}:
                 self._cross(call_id, other_id, True)
-        if self._dtmf_report is not None and call_id not in self._taps:
-            tap = self._taps[call_id] = _DtmfTap(call_id, self._rate, self._dtmf_report)
+        if self._dtmf_report is not None:
+            tap = self._taps.get(call_id)
+            if tap is None:
+                tap = self._taps[call_id] = _DtmfTap(call_id, self._rate, self._dtmf_report)
             media.startTransmit(tap)
+        gen = self._dtmf.get(call_id)
+        if gen is not None:
+            gen.startTransmit(media)
 
     def play_dtmf(self, call_id: str, digits: str, on_ms: int = 100, off_ms: int = 100) -> None:
         """Send `digits` in-band: DTMF tone pairs mixed into the call's outgoing audio."""
@@ -310,28 +318,41 @@ class TerminalMedia:
         del rec  # destroying the recorder writes the WAV header
         return path
 
-    def disconnect_call(self, call_id: str) -> None:
-        tap = self._taps.pop(call_id, None)
-        if tap is not None and call_id in self._calls:
-            try:
-                self._calls[call_id].stopTransmit(tap)
-            except pj.Error as exc:
-                log.debug("dtmf listener of %s: %s", call_id, exc.info())
-        gen = self._dtmf.pop(call_id, None)
-        if gen is not None and call_id in self._calls:
-            try:
-                gen.stopTransmit(self._calls[call_id])
-            except pj.Error as exc:
-                log.debug("dtmf generator of %s: %s", call_id, exc.info())
-        for other_id in self._conference - {call_id}:
-            if call_id in self._conference:
-                self._cross(call_id, other_id, False)
+    def disconnect_call(self, call_id: str, *, stale: bool = False) -> None:
+        """Unwire a call's stream. `stale`: pjsua has already removed (or queued the removal
+        of) its conference slot, which took every connection of that slot with it; then
+        nothing may be disconnected by that slot number: pjmedia 2.15 turns a disconnect
+        naming a slot being removed into "disconnect the other port from everything" (upstream
+        issue #4719), which would cut the tones and recorder off the earpiece."""
         media = self._calls.pop(call_id, None)
-        if media is None:
+        if media is None or stale:
             return
+        tap = self._taps.get(call_id)
+        if tap is not None:
+            _stop(media, tap)
+        gen = self._dtmf.get(call_id)
+        if gen is not None:
+            _stop(gen, media)
+        if call_id in self._conference:
+            for other_id in self._conference - {call_id}:
+                other = self._calls.get(other_id)
+                _stop(media, other)
+                _stop(other, media)
         _stop(self.mic, media)
         _stop(media, self._earpiece)
         _stop(media, self._recorder)
+
+    def forget_call(self, call_id: str) -> None:
+        """The call is over: pjsua removes its stream itself; drop what was kept for it."""
+        self.disconnect_call(call_id, stale=True)
+        self._taps.pop(call_id, None)
+        self._dtmf.pop(call_id, None)
+        self._conference.discard(call_id)
+
+    def is_current(self, call_id: str, live_slots: set[int]) -> bool:
+        """Whether the stream kept for `call_id` is still one of the call's live slots."""
+        media = self._calls.get(call_id)
+        return media is not None and media.getPortId() in live_slots
 
     # -- tones -------------------------------------------------------------------------
     def play_tone(self, name: str, segments: list[ToneSegment], loop: bool = True) -> None:

@@ -85,6 +85,8 @@ def test_hold_stops_the_audio_and_resume_brings_it_back(pbx: Kamailio,
     heard = loudness(earpiece)
     loud = heard > 0.3 * np.percentile(heard, 90)
     pattern = [(flag, n) for flag, n in runs_of(loud) if n >= 5]
+    while pattern and not pattern[-1][0]:
+        pattern.pop()  # the earpiece stays open a moment after the call
     assert [flag for flag, _ in pattern] == [True, False, True], pattern
     assert 15 <= pattern[1][1] <= 30, pattern  # about 2 s held (0.1 s windows)
     held = pbx.wait_message(lambda m: m.method == "INVITE" and "a=sendonly" in m.body, 5)
