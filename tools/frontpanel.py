@@ -77,6 +77,7 @@ COMMANDS: tuple[tuple[tuple[str | int, ...], Action, str], ...] = (
     (("m",), Action("key", "mute"), "m mute"),
     (("o",), Action("key", "hold"), "o hold"),
     (("t",), Action("key", "transfer"), "t transfer"),
+    (("w",), Action("key", "record"), "w record"),
     (("+",), Action("key", "volume_up"), "+/- volume"),
     (("-",), Action("key", "volume_down"), ""),
     (("d",), Action("key", "dnd"), "d dnd"),
