@@ -18,8 +18,12 @@ PHONE_TONE, FAR_TONE = 700, 1000
 
 
 def wav_seconds(path: Path) -> float:
-    with wave.open(str(path), "rb") as wav:
-        return wav.getnframes() / wav.getframerate()
+    """Seconds in a WAV whose header is written; 0 while the recorder still holds it."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return wav.getnframes() / wav.getframerate()
+    except (wave.Error, EOFError):
+        return 0.0
 
 
 def connected_call(phone: PhoneProcess) -> dict | None:

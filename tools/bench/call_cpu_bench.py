@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="luren-cpu-") as tmp, \
-            Kamailio(Path(tmp) / "pbx", USERS, port=free_port()) as pbx:
+            Kamailio(Path(tmp) / "pbx", USERS, port=free_port(), capture=False) as pbx:
         far = Baresip(Path(tmp) / "baresip", "1002", USERS["1002"], pbx.port, tone_hz=1000,
                       auto_answer=True, codecs=("g722",)).start()
         line = LineSpec("1001", USERS["1001"], f"127.0.0.1:{pbx.port}")

@@ -540,7 +540,7 @@ def main() -> None:
                                           "temporary directory")
     args = parser.parse_args()
     with work_dir(args.workdir) as tmp, \
-            Kamailio(tmp / "pbx", USERS, port=free_port()) as pbx, \
+            Kamailio(tmp / "pbx", USERS, port=free_port(), capture=False) as pbx, \
             EchoUas(ECHO, USERS[ECHO], pbx.port, tmp / "echo") as echo:
         echo.wait_registered(10)
         phone = measure_phone(tmp, pbx)

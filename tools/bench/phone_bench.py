@@ -123,7 +123,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="luren-bench-") as tmp:
         root = Path(tmp)
-        with Kamailio(root / "pbx", USERS, port=free_port()) as pbx:
+        with Kamailio(root / "pbx", USERS, port=free_port(), capture=False) as pbx:
             luren_up, bare_up, luren_rss, bare_rss = [], [], [], []
             phone: PhoneProcess | None = None
             for run in range(args.runs):

@@ -6,11 +6,13 @@ Typical use::
         ...  # phones register to sip:2001@127.0.0.1:<port>
         pbx.set_maintenance(True, retry_after=60)   # REGISTER -> 503 + Retry-After
         pbx.registered_contacts("2001")             # ['sip:2001@127.0.0.1:...']
+        pbx.messages("INVITE", direction="out")     # what the PBX sent (tools/pbx/wire.py)
+        pbx.wait_message(lambda m: m.status == 486, timeout=5)
 
 The routing logic is in kamailio.cfg.tmpl next to this file. Everything the
-instance writes (config, subscriber table, log, pid file, ctl socket, run dir)
-lives in `workdir`, so several instances can run side by side on different
-ports. Requires the `kamailio` and `kamcmd` binaries (Debian package kamailio).
+instance writes (config, subscriber table, log, pid file, ctl socket, run dir,
+SIP capture) lives in `workdir`, so several instances can run side by side on
+different ports. Requires the `kamailio` and `kamcmd` binaries (Debian package kamailio).
 """
 
 from __future__ import annotations
@@ -20,15 +22,19 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from tools.pbx.process import ManagedProcess, Peer
 from tools.pbx.sipprobe import sip_request
+from tools.pbx.waiting import wait_until
+from tools.pbx.wire import CaptureReader, SipMessage, select
 
 TEMPLATE = Path(__file__).with_name("kamailio.cfg.tmpl")
 START_TIMEOUT = 10.0
 _UNIX_SOCKET_MAX = 107
 _SAFE_FIELD = re.compile(r"^[^\s:\\]+$")
+_CAPTURE_FILE = re.compile(r"^capture-(\d+)-")
 
 
 class KamailioError(RuntimeError):
@@ -47,6 +53,12 @@ class Kamailio(Peer):
     stop() then start() restarts it with the current maintenance state (as
     last set by set_maintenance); registrations are kept in memory only, so
     phones must register again after a restart.
+
+    `capture=True` (the default) records every SIP message the PBX receives
+    or sends in `capture_dir` (Kamailio's sipdump module); read them with
+    messages() / wait_message(), see tools/pbx/wire.py for what is recorded.
+    The capture grows with the traffic (about 0.6 kB per message) and is kept
+    across restarts; pass capture=False for long runs and benchmarks.
     """
 
     def __init__(
@@ -58,6 +70,7 @@ class Kamailio(Peer):
         fr_inv_timeout_ms: int = 120000,
         maintenance: bool = False,
         retry_after: int = 120,
+        capture: bool = True,
     ) -> None:
         self.workdir = Path(workdir).resolve()
         self.users = dict(users)
@@ -66,6 +79,8 @@ class Kamailio(Peer):
         self.fr_inv_timeout_ms = fr_inv_timeout_ms
         self.maintenance = maintenance
         self.retry_after = retry_after
+        self.capture = capture
+        self._capture = CaptureReader(self.capture_dir, "capture-*.data")
         self._process: ManagedProcess | None = None
         _check_socket_path(self.ctl_socket)
         for user, password in self.users.items():
@@ -99,6 +114,15 @@ class Kamailio(Peer):
     @property
     def run_dir(self) -> Path:
         return self.workdir / "run"
+
+    @property
+    def capture_dir(self) -> Path:
+        """Where sipdump writes the capture: capture-<start no.>-<date>.data (+ .meta).
+
+        (sipdump needs this path + prefix under 192 bytes; the ctl socket's
+        limit on `workdir` already ensures it.)
+        """
+        return self.workdir / "capture"
 
     # ----- addresses -----
 
@@ -184,7 +208,68 @@ class Kamailio(Peer):
             raise KamailioError(f"kamcmd {command} {' '.join(params)} failed: {detail}")
         return result.stdout
 
+    # ----- what went over the wire -----
+
+    def messages(
+        self,
+        method: str | None = None,
+        *,
+        requests_only: bool = False,
+        direction: str | None = None,
+        call_id: str | None = None,
+        after: int | None = None,
+    ) -> list[SipMessage]:
+        """SIP messages captured so far, oldest first (reads the capture now).
+
+        `method` matches the CSeq method, so it selects requests of that
+        method and the replies to them. `direction` "in" keeps what the PBX
+        received, "out" what it sent (a relayed message appears once each
+        way). `after` keeps messages whose seq is greater. Raises
+        KamailioError if this PBX was created with capture=False.
+
+        Kamailio writes a message to the capture a few ms after it went over
+        the wire (and not at all if it is stopped in between): to check on a
+        message a peer has just seen, use wait_message().
+        """
+        return select(
+            self._captured(), method, requests_only=requests_only,
+            direction=direction, call_id=call_id, after=after,
+        )
+
+    def wait_message(
+        self,
+        predicate: Callable[[SipMessage], bool],
+        timeout: float = 5.0,
+        *,
+        after: int | None = None,
+        what: str = "",
+    ) -> SipMessage:
+        """The first captured message (with seq > `after`) matching `predicate`.
+
+        Waits up to `timeout` seconds for it; raises TimeoutError naming `what`
+        and listing the messages captured so far.
+        """
+
+        def found() -> SipMessage | None:
+            return next((m for m in self.messages(after=after) if predicate(m)), None)
+
+        try:
+            return wait_until(found, timeout, what=what or "a matching SIP message")
+        except TimeoutError as error:
+            seen = "\n".join(m.summary for m in self.messages(after=after)[-40:])
+            raise TimeoutError(f"{error}; captured so far:\n{seen}") from None
+
+    def last_seq(self) -> int:
+        """seq of the newest captured message (-1 if none): pass as `after` to see newer ones."""
+        captured = self._captured()
+        return captured[-1].seq if captured else -1
+
     # ----- internals -----
+
+    def _captured(self) -> list[SipMessage]:
+        if not self.capture:
+            raise KamailioError("this PBX was started with capture=False")
+        return self._capture.read()
 
     def _command(self) -> list[str]:
         return [
@@ -201,6 +286,7 @@ class Kamailio(Peer):
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(exist_ok=True)
         self.ctl_socket.unlink(missing_ok=True)
+        self.capture_dir.mkdir(exist_ok=True)
         write_subscriber_table(self.db_dir, self.users, self.domain)
         self.config_path.write_text(self._render_config())
 
@@ -208,6 +294,7 @@ class Kamailio(Peer):
         values = {
             "PORT": str(self.port),
             "DOMAIN": self.domain,
+            "DOMAIN_LC": self.domain.lower(),
             "LOG_PREFIX": f"[pbx:{self.port}]",
             "RUN_DIR": str(self.run_dir),
             "CTL_SOCKET": str(self.ctl_socket),
@@ -215,8 +302,24 @@ class Kamailio(Peer):
             "FR_INV_TIMEOUT_MS": str(int(self.fr_inv_timeout_ms)),
             "MAINTENANCE": "1" if self.maintenance else "0",
             "RETRY_AFTER": str(int(self.retry_after)),
+            "CAPTURE_DEFINE": "#!define WITH_CAPTURE" if self.capture else "# capture off",
+            "CAPTURE_DIR": str(self.capture_dir),
+            "CAPTURE_PREFIX": self._next_capture_prefix(),
         }
         return render_template(TEMPLATE.read_text(), values)
+
+    def _next_capture_prefix(self) -> str:
+        """'capture-NNN-': one number per start, so files sort in the order written.
+
+        sipdump names files by the second they were opened; a restart within
+        the same second must not reuse (and truncate) the previous file.
+        """
+        numbers = [
+            int(match.group(1))
+            for path in self.capture_dir.glob("capture-*")
+            if (match := _CAPTURE_FILE.match(path.name))
+        ]
+        return f"capture-{max(numbers, default=0) + 1:03d}-"
 
     def _wait_ready(self) -> None:
         """Block until Kamailio answers OPTIONS and its ctl socket exists."""
