@@ -322,3 +322,51 @@ def test_a_recording_is_a_valid_wav_of_the_call_length(pbx: Kamailio, make_phone
     assert abs(seconds - recorded) < 0.5, (seconds, recorded)
     assert {700, 1000} <= peaks(done[0], skip_s=0.3)
     assert "1002" in done[0].name
+
+
+ROLES = '''
+[[roles]]
+name = "Direkt"
+
+[[roles]]
+name = "Vaxel"
+kind = "switchboard"
+number = "0812345600"
+display_name = "Foretaget"
+
+[[roles]]
+name = "Anonym"
+kind = "anonymous"
+'''
+
+
+def test_caller_id_roles_arrive_as_chosen(pbx: Kamailio, make_phone: PhoneFactory,
+                                          make_baresip) -> None:
+    far = make_baresip("1002", tone_hz=1000)
+    phone = make_phone("1001", pbx.port, extra=ROLES)
+    wait_registered(phone)
+    phone.key("right")  # the default role: Vaxel
+    phone.wait_text("As: Vaxel", 5)
+    phone.dial("1002")
+    incoming = far.wait_event("CALL_INCOMING", 10)
+    assert "0812345600" in incoming["peeruri"]
+    invite = pbx.wait_message(lambda m: m.method == "INVITE" and m.direction == "out"
+                              and "0812345600" in (m.header("From") or ""), 5)
+    assert "Foretaget" in invite.header("From")
+    assert "sip:1001@" in invite.header("P-Asserted-Identity")
+    assert invite.header("P-Preferred-Identity") is None
+    far.hangup()
+    phone.wait_status(lambda s: not s["calls"], 10, "the call to end")
+    phone.advance(5)
+    phone.hook(True)
+    phone.key("down")  # this call only: Anonym
+    phone.wait_text("As: Anonym", 5)
+    phone.keys("1002")
+    incoming = far.wait_event("CALL_INCOMING", 10)
+    assert "anonymous" in incoming["peeruri"].lower()
+    invite = pbx.wait_message(lambda m: m.method == "INVITE" and m.direction == "out"
+                              and "anonymous.invalid" in (m.header("From") or ""), 5)
+    assert invite.header("Privacy") == "id"
+    assert "1001" not in invite.header("From")
+    far.hangup()
+    phone.hook(False)
