@@ -96,6 +96,7 @@ class Phone:
         self._tick: Timer | None = None
         self.sip_port = 0
         self.headset_detection = "none"  # how the board tells a plugged headset (docs/audio.md)
+        self.messages: dict[int, tuple[int, int]] = {}  # line -> (new, old) voice messages
 
     def start(self) -> None:
         if self.recordings is not None:
@@ -260,6 +261,15 @@ class Phone:
         self.calls[new.id] = new
         terminal.replaced(old, new)
 
+    def _on_MessageWaiting(self, event: ev.MessageWaiting) -> None:
+        log.info("line %d: messages waiting %s (%d new, %d old)", event.line + 1,
+                 "yes" if event.waiting else "no", event.new, event.old)
+        self.messages[event.line] = (event.new if event.waiting else 0, event.old)
+        self.refresh()
+
+    def new_messages(self, lines: list[int]) -> int:
+        return sum(self.messages.get(line, (0, 0))[0] for line in lines)
+
     def _on_RecordingStopped(self, event: ev.RecordingStopped) -> None:
         if self.recordings is None:
             return
@@ -320,6 +330,8 @@ class Phone:
             "index": index, "user": cfg.user, "label": cfg.label or cfg.user,
             "registered": reg.state is RegState.REGISTERED, "state": reg.state.value,
             "code": reg.code, "reason": reg.reason, "failures": reg.failures,
+            "messages": dict(zip(("new", "old"), self.messages.get(index, (0, 0)),
+                                 strict=True)),
             "next_retry_in": None if reg.retry_at is None else max(0.0, reg.retry_at - now),
         }
 

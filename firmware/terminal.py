@@ -644,10 +644,13 @@ class Terminal(CallFeatures):
             rows = idle_screen(self.phone.wall_time(), self._line_view(self.line), language,
                                width)
             role = self.current_role()
+            messages = self.phone.new_messages(self.lines)
             extra = ([text("dnd", language)] if self.dnd else []) + (
-                [f"{text('as_role', language)}: {role.name}"] if role else [])
-            if extra and len(rows) <= 2:
-                rows += [""] * (2 - len(rows)) + [" ".join(extra)[:width]]
+                [f"{text('as_role', language)}: {role.name}"] if role else []) + (
+                [text("new_messages", language).format(n=messages)] if messages else [])
+            if len(rows) <= 2:
+                rows += [""] * (2 - len(rows))
+                rows += [item[:width] for item in extra][:self.board.display.height - 2]
         if self.notice:
             rows += [""] * (3 - len(rows))
             rows[2] = self.notice
@@ -692,6 +695,10 @@ class Terminal(CallFeatures):
             if path in board.leds:
                 on = self.hands_free == path
                 board.leds[path].set(LedState(LedPattern.ON if on else LedPattern.OFF))
+        if "message" in board.leds:
+            waiting = self.phone.new_messages(self.lines) > 0
+            board.leds["message"].set(LedState(LedPattern.SLOW_BLINK, "red") if waiting
+                                      else LedState(LedPattern.OFF))
         for name, on in (("mute", self.muted), ("dnd", self.dnd)):
             if name in board.leds:
                 board.leds[name].set(LedState(LedPattern.ON if on else LedPattern.OFF))

@@ -34,6 +34,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "end_conference": {"sv": "Avsluta konferens?", "en": "End conference?"},
     "end_choices": {"sv": "OK=alla 1-{n}=en", "en": "OK=all 1-{n}=one"},
     "muted": {"sv": "Tyst", "en": "Muted"},
+    "new_messages": {"sv": "{n} nya meddel.", "en": "{n} new messages"},
     "dnd": {"sv": "Stör ej", "en": "Do not disturb"},
     "waiting": {"sv": "Väntande samtal", "en": "Call waiting"},
     "as_role": {"sv": "Som", "en": "As"},

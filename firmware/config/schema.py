@@ -186,6 +186,9 @@ class LineConfig:
     dtmf_mode: str = field(default="", metadata=doc(
         "How key presses are sent in this line's calls; empty = the [sip] dtmf_mode.",
         choices=("", "rfc4733", "info", "inband")))
+    mwi_subscribe: bool = field(default=True, metadata=doc(
+        "Subscribe to message waiting (RFC 3842) for this line's voicemail; NOTIFYs sent "
+        "unasked are heard either way."))
     ringtone: str = field(default="", metadata=doc(
         "Ring sound of this line's calls, to tell lines apart; empty = the device ringtone.",
         choices=("", *RINGTONE_NAMES)))

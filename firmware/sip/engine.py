@@ -28,6 +28,7 @@ import pjsua2 as pj
 
 from audio.tones import ToneSegment
 from firmware.config import LineConfig, PhoneConfig
+from firmware.mwi import parse_message_summary
 from firmware.sip import events as ev
 from firmware.sip.media import AudioEnds, TerminalMedia
 from firmware.sip.uri import host_port, parse_party, retry_after_seconds
@@ -82,6 +83,9 @@ class _Account(pj.Account):
 
     def onIncomingCall(self, prm: pj.OnIncomingCallParam) -> None:
         self.engine._on_incoming(self, prm)
+
+    def onMwiInfo(self, prm: pj.OnMwiInfoParam) -> None:
+        self.engine._on_mwi(self, prm.rdata.wholeMsg or "")
 
 
 class _Call(pj.Call):
@@ -321,6 +325,7 @@ class SipEngine:
         cfg.uaConfig.mainThreadOnly = True
         cfg.uaConfig.maxCalls = self._cfg.device.max_calls
         cfg.uaConfig.userAgent = self._cfg.sip.user_agent
+        cfg.uaConfig.mwiUnsolicitedEnabled = True  # voicemail servers that NOTIFY unasked
         cfg.logConfig.writer = self._log_writer
         cfg.logConfig.level = 4 if log.isEnabledFor(logging.DEBUG) else 2
         cfg.logConfig.consoleLevel = 0
@@ -376,6 +381,8 @@ class SipEngine:
             pj.AuthCredInfo("digest", "*", line.auth_name, 0, line.password))
         acfg.sipConfig.proxies.append(self._proxy_uri(line))
         acfg.natConfig.sipOutboundUse = 0
+        acfg.mwiConfig.enabled = line.mwi_subscribe and line.register
+        acfg.mwiConfig.expirationSec = 3600
         acfg.mediaConfig.lockCodecEnabled = False
         if self._cfg.sip.bind_address not in ("0.0.0.0", "::"):
             acfg.mediaConfig.transportConfig.boundAddress = self._cfg.sip.bind_address
@@ -579,6 +586,15 @@ class SipEngine:
             self._registered.discard(account.line)
         self._emit(ev.RegistrationChanged(account.line, registered, prm.code, prm.reason,
                                           prm.expiration, retry_after))
+
+    def _on_mwi(self, account: _Account, message: str) -> None:
+        body = message.partition("\r\n\r\n")[2] or message.partition("\n\n")[2]
+        summary = parse_message_summary(body)
+        if summary is None:
+            log.warning("line %d: a message-summary without Messages-Waiting: ignored",
+                        account.line + 1)
+            return
+        self._emit(ev.MessageWaiting(account.line, summary.waiting, summary.new, summary.old))
 
     def _inband_digit(self, call_id: str, digit: str) -> None:
         self._emit(ev.DtmfReceived(call_id, digit, "inband"))

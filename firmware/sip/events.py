@@ -88,6 +88,16 @@ class CallReplaced:
 
 
 @dataclass(frozen=True)
+class MessageWaiting:
+    """A message-summary NOTIFY (subscribed or unsolicited) for a line."""
+
+    line: int
+    waiting: bool
+    new: int
+    old: int
+
+
+@dataclass(frozen=True)
 class RecordingStopped:
     """The call recorder closed `path`: its WAV header is written."""
 
@@ -123,4 +133,4 @@ class CommandFailed:
 
 SipEvent = (EngineStarted | EngineFailed | RegistrationChanged | IncomingCall | CallStateChanged
             | CallMediaChanged | DtmfReceived | CommandFailed | TransferStatus | CallReplaced
-            | RecordingStopped)
+            | RecordingStopped | MessageWaiting)

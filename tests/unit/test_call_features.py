@@ -295,3 +295,14 @@ def test_the_far_end_transferring_us_replaces_the_call() -> None:
     phone.on_sip_event(ev.CallStateChanged(cid, "disconnected", 200, "OK"))
     assert phone.terminals[0].status()["call"] == "c9"
     assert screen(phone).startswith("1004")
+
+
+def test_message_waiting_blinks_the_led_and_shows_the_count() -> None:
+    phone, _, _ = make_phone()
+    phone.on_sip_event(ev.MessageWaiting(0, True, 3, 1))
+    led = phone.terminals[0].board.leds["message"].state
+    assert led.pattern is LedPattern.SLOW_BLINK and "3 new messages" in screen(phone)
+    assert phone.status()["lines"][0]["messages"] == {"new": 3, "old": 1}
+    phone.on_sip_event(ev.MessageWaiting(0, False, 0, 4))
+    assert phone.terminals[0].board.leds["message"].state.pattern is LedPattern.OFF
+    assert "new messages" not in screen(phone)

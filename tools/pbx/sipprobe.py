@@ -53,6 +53,8 @@ def sip_request(
     to_uri: str | None = None,
     extra_headers: dict[str, str] | None = None,
     timeout: float = 2.0,
+    body: str = "",
+    content_type: str = "",
 ) -> SipResponse:
     """Send `method` to `host:port` over UDP and return the first final response.
 
@@ -67,7 +69,7 @@ def sip_request(
             method, request_uri, local_port,
             from_uri=from_uri or f"sip:probe@{host}",
             to_uri=to_uri or from_uri or f"sip:probe@{host}",
-            extra_headers=extra_headers or {},
+            extra_headers=extra_headers or {}, body=body, content_type=content_type,
         )
         return _exchange(sock, message, (host, port), timeout)
 
@@ -80,8 +82,11 @@ def build_request(
     from_uri: str,
     to_uri: str,
     extra_headers: dict[str, str],
+    body: str = "",
+    content_type: str = "",
 ) -> bytes:
     """The bytes of a fresh out-of-dialog request sent from 127.0.0.1:`local_port`."""
+    payload = body.encode()
     lines = [
         f"{method} {request_uri} SIP/2.0",
         f"Via: SIP/2.0/UDP 127.0.0.1:{local_port};rport;branch=z9hG4bK{secrets.token_hex(8)}",
@@ -93,9 +98,10 @@ def build_request(
         f"Contact: <sip:probe@127.0.0.1:{local_port}>",
         "User-Agent: luren-sipprobe",
         *(f"{name}: {value}" for name, value in extra_headers.items()),
-        "Content-Length: 0",
+        *([f"Content-Type: {content_type}"] if content_type else []),
+        f"Content-Length: {len(payload)}",
     ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
 
 
 def _exchange(
