@@ -6,7 +6,7 @@ DIGITS = frozenset("0123456789*#")
 FUNCTION_KEYS = frozenset({
     "speaker", "headset", "mute", "hold", "transfer", "conference", "redial", "voicemail",
     "dnd", "record", "volume_up", "volume_down", "up", "down", "left", "right", "ok", "cancel",
-    "soft1", "soft2", "soft3", "soft4",
+    "soft1", "soft2", "soft3", "soft4", "history", "directory", "menu",
 })
 MAX_LINE_KEYS = 16
 LINE_KEYS = frozenset(f"line{n}" for n in range(1, MAX_LINE_KEYS + 1))

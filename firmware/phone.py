@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -24,6 +25,7 @@ from firmware.registration import LineRegistration, RegState
 from firmware.sip import events as ev
 from firmware.storage import atomic_write_json
 from firmware.terminal import Terminal
+from firmware.views import ListView
 
 log = logging.getLogger("luren.phone")
 SCREEN_TICK_S = 1.0
@@ -97,6 +99,7 @@ class Phone:
         self.sip_port = 0
         self.headset_detection = "none"  # how the board tells a plugged headset (docs/audio.md)
         self.messages: dict[int, tuple[int, int]] = {}  # line -> (new, old) voice messages
+        self.view_makers: dict[str, Callable[[Terminal], ListView | None]] = {}
 
     def start(self) -> None:
         if self.recordings is not None:
@@ -266,6 +269,11 @@ class Phone:
                  "yes" if event.waiting else "no", event.new, event.old)
         self.messages[event.line] = (event.new if event.waiting else 0, event.old)
         self.refresh()
+
+    def make_view(self, name: str, terminal: Terminal) -> ListView | None:
+        """The list a key opens ("history", "directory", "menu"); None where there is none."""
+        maker = self.view_makers.get(name)
+        return maker(terminal) if maker is not None else None
 
     def new_messages(self, lines: list[int]) -> int:
         return sum(self.messages.get(line, (0, 0))[0] for line in lines)

@@ -19,6 +19,7 @@ from firmware.clock import Timer
 from firmware.dialplan import DialPlan, Match
 from firmware.screens import LineView, call_screen, conference_screen, idle_screen, two_sides
 from firmware.texts import text
+from firmware.views import ListView
 
 if TYPE_CHECKING:
     from firmware.phone import Phone
@@ -57,6 +58,7 @@ class Terminal(CallFeatures):
         self._route: str | None = None  # the sound hardware carrying the call
         self._tone: str | None = None
         self._init_features()
+        self.views: list[ListView] = []  # lists on the screen (history, directory, menus)
         board.on_key = self.key
         board.on_hook = self.hook
 
@@ -103,8 +105,10 @@ class Terminal(CallFeatures):
                 self.phone.engine.play_feedback(*key_feedback(name))
             elif audio is not None:
                 audio.key_sound(name)  # on the ringer while nothing else is open
-        if self.conference_choice(name) or self.pick(name):
+        if self.conference_choice(name) or self.pick(name) or self._view_took(name):
             pass
+        elif name in ("history", "directory", "menu"):
+            self.open_view(name)
         elif name in DIGITS:
             self._digit(name)
         elif name == "speaker":
@@ -371,6 +375,48 @@ class Terminal(CallFeatures):
             if call is not None and not call.ended:
                 call.line = index
 
+    # -- lists on the screen --------------------------------------------------------------
+    def _view_shown(self) -> bool:
+        """A list has the screen while no call needs it (or while picking a transfer target)."""
+        if not self.views or self.alerting is not None or self.conference:
+            return False
+        call = self.call
+        return call is None or call.ended or self.mode is Mode.TRANSFER_DIAL
+
+    def open_view(self, name: str) -> None:
+        view = self.phone.make_view(name, self)
+        if view is not None:
+            self.views.append(view)
+
+    def _view_took(self, name: str) -> bool:
+        return self._view_shown() and self._view_key(name)
+
+    def _view_key(self, name: str) -> bool:
+        outcome = self.views[-1].key(name)
+        if not outcome.handled:
+            return False
+        if outcome.close:
+            self.views.pop()
+        if outcome.push is not None:
+            self.views.append(outcome.push)
+        if outcome.act is not None:
+            self._view_action(*outcome.act)
+        return True
+
+    def _view_action(self, action: str, value: Any) -> None:
+        if action == "dial":
+            self.views.clear()
+            call = self.call
+            if self.mode is Mode.TRANSFER_DIAL and call is not None and \
+                    call.state in (CallState.OFFHOOK, CallState.DIALING):
+                call.number = str(value)  # the transfer target from a list
+                if call.state is CallState.OFFHOOK:
+                    call.to(CallState.DIALING, self.now())
+            else:
+                self.dial(str(value))
+        elif action == "close_all":
+            self.views.clear()
+
     def _arrow_key(self, name: str) -> None:
         """left/right when idle: the default caller-ID role; up/down while dialling: the
         role of this call only."""
@@ -620,7 +666,8 @@ class Terminal(CallFeatures):
         language = self.phone.config.device.language
         width = self.board.display.width
         shown = self.alerting or self.call
-        rows = self._mode_rows(language)
+        rows = self._mode_rows(language) if not self._view_shown() else \
+            self.views[-1].rows(width, self.board.display.height)
         if rows:
             pass
         elif self.conference:
