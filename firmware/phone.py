@@ -9,17 +9,20 @@ from __future__ import annotations
 import json
 import logging
 import random
+import sqlite3
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from audio.tones import ToneSegment, tone_set
 from board.parts import Board
-from firmware.call import Call, CallState
+from firmware.call import Call, CallState, EndReason
 from firmware.clock import Clock, Timer
 from firmware.config import PhoneConfig
+from firmware.history import HistoryStore
+from firmware.lists import HistoryView
 from firmware.recordings import RecordingError, RecordingStore
 from firmware.registration import LineRegistration, RegState
 from firmware.sip import events as ev
@@ -81,6 +84,8 @@ class Phone:
         self.audio = audio
         self._settings_path = data_dir / "state" / "settings.json" if data_dir else None
         self.settings = self._load_settings()
+        self.history = HistoryStore(data_dir / "state" / "history.db",
+                                    now=lambda: self.clock.wall_time(UTC)) if data_dir else None
         self.recordings = RecordingStore(
             data_dir / "recordings", now=self.wall_time,
             max_bytes=config.calls.recordings_max_mb * 1024 * 1024) if data_dir else None
@@ -99,7 +104,8 @@ class Phone:
         self.sip_port = 0
         self.headset_detection = "none"  # how the board tells a plugged headset (docs/audio.md)
         self.messages: dict[int, tuple[int, int]] = {}  # line -> (new, old) voice messages
-        self.view_makers: dict[str, Callable[[Terminal], ListView | None]] = {}
+        self.view_makers: dict[str, Callable[[Terminal], ListView | None]] = {
+            "history": self._history_view}
 
     def start(self) -> None:
         if self.recordings is not None:
@@ -127,6 +133,8 @@ class Phone:
             atomic_write_json(self._settings_path, self.settings)
 
     def stop(self) -> None:
+        if self.history is not None:
+            self.history.close()
         if self._tick is not None:
             self._tick.cancel()
         for timer in self._retry_timers.values():
@@ -235,6 +243,8 @@ class Phone:
             terminal.call_state(call, event.state, event.code)
         if event.state == "disconnected":
             self.calls.pop(event.call_id, None)
+            self._remember(call)
+            self.refresh()
 
     def _on_CallMediaChanged(self, event: ev.CallMediaChanged) -> None:
         call = self.calls.get(event.call_id)
@@ -270,10 +280,34 @@ class Phone:
         self.messages[event.line] = (event.new if event.waiting else 0, event.old)
         self.refresh()
 
+    def _remember(self, call: Call) -> None:
+        """Put an ended call in the history (not one another call took the place of)."""
+        if self.history is None or call.replaced or call.end_reason is EndReason.FORWARDED:
+            return
+        now = self.clock.now()
+        started = self.clock.wall_time(UTC) - timedelta(seconds=max(0.0, now - call.started_at))
+        try:
+            self.history.add_call(call, started, now)
+        except sqlite3.Error as exc:
+            log.error("call history: cannot store call %s: %s", call.id, exc)
+
+    def missed_calls(self) -> int:
+        if self.history is None:
+            return 0
+        try:
+            return self.history.unseen_missed()
+        except sqlite3.Error:
+            return 0
+
     def make_view(self, name: str, terminal: Terminal) -> ListView | None:
         """The list a key opens ("history", "directory", "menu"); None where there is none."""
         maker = self.view_makers.get(name)
         return maker(terminal) if maker is not None else None
+
+    def _history_view(self, terminal: Terminal) -> ListView | None:
+        if self.history is None:
+            return None
+        return HistoryView(self.history, self.config.device.language, self._tz)
 
     def new_messages(self, lines: list[int]) -> int:
         return sum(self.messages.get(line, (0, 0))[0] for line in lines)

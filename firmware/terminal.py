@@ -692,7 +692,9 @@ class Terminal(CallFeatures):
                                width)
             role = self.current_role()
             messages = self.phone.new_messages(self.lines)
-            extra = ([text("dnd", language)] if self.dnd else []) + (
+            missed = self.phone.missed_calls()
+            extra = ([text("missed_count", language).format(n=missed)] if missed else []) + (
+                [text("dnd", language)] if self.dnd else []) + (
                 [f"{text('as_role', language)}: {role.name}"] if role else []) + (
                 [text("new_messages", language).format(n=messages)] if messages else [])
             if len(rows) <= 2:
@@ -743,7 +745,7 @@ class Terminal(CallFeatures):
                 on = self.hands_free == path
                 board.leds[path].set(LedState(LedPattern.ON if on else LedPattern.OFF))
         if "message" in board.leds:
-            waiting = self.phone.new_messages(self.lines) > 0
+            waiting = self.phone.new_messages(self.lines) > 0 or self.phone.missed_calls() > 0
             board.leds["message"].set(LedState(LedPattern.SLOW_BLINK, "red") if waiting
                                       else LedState(LedPattern.OFF))
         for name, on in (("mute", self.muted), ("dnd", self.dnd)):

@@ -306,3 +306,36 @@ def test_message_waiting_blinks_the_led_and_shows_the_count() -> None:
     phone.on_sip_event(ev.MessageWaiting(0, False, 0, 4))
     assert phone.terminals[0].board.leds["message"].state.pattern is LedPattern.OFF
     assert "new messages" not in screen(phone)
+
+
+def test_missed_calls_are_counted_until_the_history_is_opened(tmp_path: Path) -> None:
+    phone, sip, clock = make_phone(data_dir=tmp_path)
+    incoming(phone, "in1", "1003")
+    clock.advance(7)
+    phone.on_sip_event(ev.CallStateChanged("in1", "disconnected", 487, "Cancelled"))
+    assert "1 missed" in screen(phone)
+    assert phone.terminals[0].board.leds["message"].state.pattern is LedPattern.SLOW_BLINK
+    connected_call(phone, sip, "1004")
+    phone.terminals[0].hook(False)
+    phone.on_sip_event(ev.CallStateChanged(sip.last("make_call")[1], "disconnected", 200, "OK"))
+    keys(phone, "history")
+    assert screen(phone).startswith("Call history\n>>1004")
+    assert "!1003" in screen(phone)
+    assert phone.missed_calls() == 0
+    keys(phone, "right")  # missed only
+    assert screen(phone).startswith("Missed calls\n>!1003")
+    keys(phone, "ok")  # call back
+    assert sip.last("make_call")[3] == "1003"
+    again, _, _ = make_phone(data_dir=tmp_path)  # kept across a restart
+    assert [e.number for e in again.history.list()] == ["1004", "1003"]
+
+
+def test_history_entries_are_deleted_one_or_all(tmp_path: Path) -> None:
+    phone, sip, _ = make_phone(data_dir=tmp_path)
+    for n, number in enumerate(("1002", "1003", "1004")):
+        incoming(phone, f"in{n}", number)
+        phone.on_sip_event(ev.CallStateChanged(f"in{n}", "disconnected", 487, "Cancelled"))
+    keys(phone, "history", "#")
+    assert [e.number for e in phone.history.list()] == ["1003", "1002"]
+    keys(phone, "*", "ok")
+    assert phone.history.list() == [] and "No calls" in screen(phone)

@@ -1,0 +1,86 @@
+"""The phone's lists, built on `firmware.views`: call history, and the menus that follow.
+
+Keys in the history (docs/people.md): up/down move, ok calls the number back, left/right show
+all calls or only missed ones, # deletes the selected call, * deletes them all (after an ok).
+Opening the history marks the missed calls seen: the missed-call count and LED go out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, tzinfo
+
+from firmware.history import HistoryEntry, HistoryStore
+from firmware.texts import text
+from firmware.views import NOTHING, UNHANDLED, Item, ListView, Outcome
+
+HISTORY_SHOWN = 100
+KIND_MARK = {"missed": "!", "received": "<", "dialed": ">"}
+
+
+class ConfirmView(ListView):
+    """"Delete all?": ok does it, cancel goes back."""
+
+    def __init__(self, title: str, question: str, then: Callable[[], Outcome]) -> None:
+        super().__init__(title, [Item(question)])
+        self._then = then
+
+    def key(self, name: str) -> Outcome:
+        if name == "ok":
+            outcome = self._then()
+            outcome.close = True
+            return outcome
+        if name == "cancel":
+            return Outcome(close=True)
+        return NOTHING
+
+
+class HistoryView(ListView):
+    """Missed, received and dialled calls, newest first."""
+
+    def __init__(self, store: HistoryStore, language: str, tz: tzinfo,
+                 name_for: Callable[[str], str | None] | None = None) -> None:
+        super().__init__(text("history", language), empty_text=text("no_calls", language))
+        self.store, self.language, self.tz, self.name_for = store, language, tz, name_for
+        self.missed_only = False
+        self.on_select = self._call_back
+        self.reload()
+        store.mark_seen(self.items[0].value.id if self.items else None)
+
+    def reload(self) -> None:
+        entries = self.store.list("missed" if self.missed_only else None, HISTORY_SHOWN,
+                                  name_for=self.name_for)
+        self.set_items([self._item(e) for e in entries])
+
+    def _item(self, entry: HistoryEntry) -> Item:
+        local = entry.started.astimezone(self.tz)
+        when = local.strftime("%H:%M") if local.date() == datetime.now(self.tz).date() \
+            else local.strftime("%d/%m")
+        return Item(KIND_MARK.get(entry.kind, " ") + (entry.name or entry.number), entry, when)
+
+    def header(self, width: int) -> str:
+        key = "history_missed" if self.missed_only else "history"
+        return text(key, self.language)[:width]
+
+    def _call_back(self, item: Item) -> Outcome:
+        return Outcome(act=("dial", item.value.number))
+
+    def other_key(self, name: str) -> Outcome:
+        if name in ("left", "right"):
+            self.missed_only = not self.missed_only
+            self.cursor = 0
+            self.reload()
+        elif name == "#" and self.selected is not None:
+            self.store.delete(self.selected.value.id)
+            self.reload()
+        elif name == "*" and self.items:
+            return Outcome(push=ConfirmView(self.header(40), text("delete_all", self.language),
+                                            self._delete_all))
+        else:
+            return UNHANDLED
+        return NOTHING
+
+    def _delete_all(self) -> Outcome:
+        self.store.clear("missed" if self.missed_only else None)
+        self.reload()
+        return Outcome()
