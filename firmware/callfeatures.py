@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("luren.calls")
 BUSY_CODE = 486
+UNAVAILABLE_CODE = 480
 
 
 class Mode(enum.Enum):
@@ -126,9 +127,22 @@ class CallFeatures:
 
     def _start_no_answer_forward(self, call: Call) -> None:
         calls = self.phone.config.calls
+        self._timers["ring_timeout"] = self.phone.clock.call_later(
+            calls.ring_timeout, lambda: self._ring_timeout(call))
         if calls.forward_no_answer:
             self._timers["forward"] = self.phone.clock.call_later(
                 calls.forward_no_answer_after, lambda: self._no_answer_forward(call))
+
+    def _ring_timeout(self, call: Call) -> None:
+        self._timers.pop("ring_timeout", None)
+        if self.alerting is call:
+            log.info("call %s from %s rang %d s unanswered: 480", call.id, call.number,
+                     self.phone.config.calls.ring_timeout)
+            self.alerting = None
+            self._stop_ringer()
+            self.phone.engine.hangup(call.id, UNAVAILABLE_CODE)
+            call.end(EndReason.MISSED, self._now())
+            self.refresh()
 
     def _no_answer_forward(self, call: Call) -> None:
         self._timers.pop("forward", None)

@@ -132,9 +132,13 @@ class Phone:
         if self._settings_path is not None:
             atomic_write_json(self._settings_path, self.settings)
 
-    def stop(self) -> None:
+    def close(self) -> None:
+        """Close the stores, once the SIP engine has stopped (its last calls are recorded)."""
         if self.history is not None:
             self.history.close()
+            self.history = None
+
+    def stop(self) -> None:
         if self._tick is not None:
             self._tick.cancel()
         for timer in self._retry_timers.values():
@@ -272,7 +276,7 @@ class Phone:
                    CallState.INCOMING, started_at=self.clock.now(),
                    number=event.remote_number, remote_name=event.remote_name)
         self.calls[new.id] = new
-        terminal.replaced(old, new)
+        terminal.replaced(old, new, event.outgoing)
 
     def _on_MessageWaiting(self, event: ev.MessageWaiting) -> None:
         log.info("line %d: messages waiting %s (%d new, %d old)", event.line + 1,

@@ -87,6 +87,8 @@ async def run_phone(options: RunOptions) -> int:
     phone.stop()
     await api.server.stop()
     await loop.run_in_executor(None, engine.stop)
+    await asyncio.sleep(0)  # the engine's last events (calls ending) reach the controller
+    phone.close()
     if audio is not None:
         audio.stop()
     board.close()

@@ -185,9 +185,16 @@ class Terminal(CallFeatures):
             self._start_no_answer_forward(call)
         self.refresh()
 
-    def replaced(self, old: Call, new: Call) -> None:
-        """`new` takes the place of `old` (the far end transferred us, or an attended
-        transfer to us replaced it)."""
+    def replaced(self, old: Call, new: Call, outgoing: bool) -> None:
+        """`new` takes the place of `old`. `outgoing`: the far end transferred us (REFER) and
+        we now call the target; the old call stays behind until the far end ends it, and comes
+        back should the new one fail. Else an attended transfer to us replaced it."""
+        if outgoing:
+            if self.call is old:
+                self.call = new
+                self.background.insert(0, old)
+            self.refresh()
+            return
         old.replaced = True
         for calls in (self.background, self.conference):
             if old in calls:
@@ -472,6 +479,7 @@ class Terminal(CallFeatures):
         call = self.alerting
         assert call is not None
         self._cancel("forward")
+        self._cancel("ring_timeout")
         if self.call is not None and not self.call.ended:
             self.answer_waiting()  # the call in progress goes on hold
         self.alerting = None
@@ -505,6 +513,7 @@ class Terminal(CallFeatures):
             self.alerting = None
             self._stop_ringer()
             self._cancel("forward")
+            self._cancel("ring_timeout")
             call.end(EndReason.MISSED, self.now(), code)
             return
         if self.transfer is not None and call is self.transfer.call:

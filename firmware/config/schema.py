@@ -315,6 +315,10 @@ class CallsConfig:
         "Forward calls not answered within forward_no_answer_after seconds; empty = off."))
     forward_no_answer_after: int = field(default=20, metadata=doc(
         "Seconds a call rings before forward_no_answer takes it.", min=5, max=120))
+    ring_timeout: int = field(default=180, metadata=doc(
+        "Seconds an incoming call may ring (or wait) unanswered before the phone answers it "
+        "480 Temporarily Unavailable, should the caller's side never give up.",
+        min=10, max=3600))
     transfer_timeout: int = field(default=30, metadata=doc(
         "Seconds to wait for the far end to report a transfer's outcome; then it has failed "
         "and the call comes back on hold.", min=5, max=120))

@@ -18,6 +18,7 @@ import gc
 import itertools
 import logging
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -31,12 +32,13 @@ from firmware.config import LineConfig, PhoneConfig
 from firmware.mwi import parse_message_summary
 from firmware.sip import events as ev
 from firmware.sip.media import AudioEnds, TerminalMedia
-from firmware.sip.uri import host_port, parse_party, retry_after_seconds
+from firmware.sip.uri import host_port, is_dialable_uri, parse_party, retry_after_seconds
 
 log = logging.getLogger("luren.sip")
 EventSink = Callable[[ev.SipEvent], None]
 PUMP_MS = 10
 FLOOD_HOLD_S = 1.0  # how long a call refused for arriving in a flood holds its call slot
+UNBORN_S = 3.0  # how long pjsua may take to place the call a REFER asked for
 
 _INV_STATES = {
     pj.PJSIP_INV_STATE_CALLING: "calling",
@@ -124,7 +126,17 @@ class _Call(pj.Call):
                                             bool(prm.finalNotify)))
 
     def onCallTransferRequest(self, prm: pj.OnCallTransferRequestParam) -> None:
+        if not is_dialable_uri(prm.dstUri):
+            log.warning("call %s: REFER to %r refused: not a SIP address", self.call_id,
+                        prm.dstUri[:80])
+            prm.statusCode = 400
+            return
         prm.newCall = self.engine._transferred(self, prm.dstUri)
+
+    def onCallRxOffer(self, prm: pj.OnCallRxOfferParam) -> None:
+        if prm.statusCode == 200 and not self.engine._codec_in_common(prm.offer.wholeSdp):
+            log.warning("call %s: offer without any codec of ours: 488", self.call_id)
+            prm.statusCode = 488
 
     def onCallReplaced(self, prm: pj.OnCallReplacedParam) -> None:
         prm.newCall = self.engine._replaced(self, prm.newCallId)
@@ -157,6 +169,7 @@ class SipEngine:
         self._ended: list[_Call] = []
         self._recent_incoming: collections.deque[float] = collections.deque()
         self._tarpit: dict[str, tuple[_Call, float, int]] = {}
+        self._unborn: dict[str, float] = {}  # transfer calls pjsua has yet to place
         self._ep: pj.Endpoint | None = None
         self._media: TerminalMedia | None = None
         self._log_writer = _LogWriter()
@@ -314,6 +327,8 @@ class SipEngine:
         self._ep.libHandleEvents(PUMP_MS)
         if self._tarpit:
             self._release_tarpit()
+        if self._unborn:
+            self._drop_unborn()
         if self._ended:
             self._ended.clear()  # dropped only after their last callback returned
 
@@ -492,9 +507,11 @@ class SipEngine:
             self._emit(ev.RecordingStopped(str(path)))
 
     def _transferred(self, call: _Call, target: str) -> _Call:
-        """The far end REFERs us to `target`: pjsua accepts and calls it on a new call."""
+        """The far end REFERs us to `target`: pjsua accepts and calls it on a new call. Should
+        pjsua fail to place it, the new call never gets an id: `_drop_unborn` ends it."""
         new = _Call(self, self._accounts[call.line], self.new_call_id())
         self._calls[new.call_id] = new
+        self._unborn[new.call_id] = time.monotonic() + UNBORN_S
         party = parse_party(target)
         log.info("call %s: the far end transfers us to %s (call %s)", call.call_id, target,
                  new.call_id)
@@ -523,6 +540,9 @@ class SipEngine:
         call = self._calls.get(call_id)
         if call is None:
             return  # already gone: hanging up twice is harmless
+        if call.getId() == pj.PJSUA_INVALID_ID:  # never placed by pjsua: nothing to end
+            self._drop_call(call, "not placed")
+            return
         prm = pj.CallOpParam()
         prm.statusCode = code
         call.hangup(prm)
@@ -650,6 +670,36 @@ class SipEngine:
         if len(self._calls) >= self._cfg.device.max_calls:
             return 486, 0.0
         return 0, 0.0
+
+    def _drop_unborn(self) -> None:
+        """Calls pjsua was to place for a transfer but never did: end them here."""
+        now = time.monotonic()
+        for call_id, due in list(self._unborn.items()):
+            call = self._calls.get(call_id)
+            if call is None or call.getId() != pj.PJSUA_INVALID_ID:
+                del self._unborn[call_id]
+            elif due <= now:
+                del self._unborn[call_id]
+                self._drop_call(call, "the transfer target could not be called")
+
+    def _drop_call(self, call: _Call, reason: str) -> None:
+        self._calls.pop(call.call_id, None)
+        self._unborn.pop(call.call_id, None)
+        self._ended.append(call)
+        self._emit(ev.CallStateChanged(call.call_id, "disconnected", 0, reason))
+
+    def _codec_in_common(self, sdp: str) -> bool:
+        """Whether an SDP offer's audio lists a codec we accept (telephone-event alone is
+        not a codec). Unreadable SDP counts as yes: pjsip judges it itself."""
+        offered = {name.lower() for name in re.findall(r"^a=rtpmap:\d+\s+([^/\s]+)/", sdp,
+                                                       re.MULTILINE)}
+        static = {"0": "pcmu", "8": "pcma", "9": "g722", "3": "gsm"}
+        for line in re.findall(r"^m=audio\s+\d+\s+\S+\s+(.*)$", sdp, re.MULTILINE):
+            offered |= {static[pt] for pt in line.split() if pt in static}
+        if not offered:
+            return True
+        ours = {codec.lower() for codec in self._cfg.sip.codecs}
+        return bool(offered & ours)
 
     def _release_tarpit(self) -> None:
         now = time.monotonic()

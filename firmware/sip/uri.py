@@ -22,6 +22,20 @@ class Party:
         return self.name or self.number or self.host
 
 
+def is_dialable_uri(text: str) -> bool:
+    """Whether `text` (a Refer-To or Contact value) names a sip:, sips: or tel: address with
+    a host (or, for tel:, a number)."""
+    m = _NAME_ADDR.match(text)
+    uri = (m.group(3) if m else text.strip().strip("<>")).strip()
+    if uri.lower().startswith("tel:"):
+        return bool(re.fullmatch(r"tel:\+?[0-9*#\-.()]+(;.*)?", uri, re.IGNORECASE))
+    if not uri.lower().startswith(("sip:", "sips:")):
+        return False
+    parts = _URI_PARTS.match(uri)
+    return bool(parts and parts.group(2) and "@" not in parts.group(2)
+                and re.fullmatch(r"[A-Za-z0-9.\-\[\]:]+", parts.group(2)))
+
+
 def parse_party(name_addr: str) -> Party:
     """`"Anna" <sip:1002@pbx;transport=tcp>` -> Party("Anna", "1002", "pbx"); never raises."""
     name, uri = "", name_addr.strip()

@@ -331,7 +331,7 @@ def test_missed_calls_are_counted_until_the_history_is_opened(tmp_path: Path) ->
 
 
 def test_history_entries_are_deleted_one_or_all(tmp_path: Path) -> None:
-    phone, sip, _ = make_phone(data_dir=tmp_path)
+    phone, _, _ = make_phone(data_dir=tmp_path)
     for n, number in enumerate(("1002", "1003", "1004")):
         incoming(phone, f"in{n}", number)
         phone.on_sip_event(ev.CallStateChanged(f"in{n}", "disconnected", 487, "Cancelled"))
@@ -339,3 +339,12 @@ def test_history_entries_are_deleted_one_or_all(tmp_path: Path) -> None:
     assert [e.number for e in phone.history.list()] == ["1003", "1002"]
     keys(phone, "*", "ok")
     assert phone.history.list() == [] and "No calls" in screen(phone)
+
+
+def test_a_call_ringing_forever_is_answered_unavailable() -> None:
+    phone, sip, clock = make_phone({"calls": {"ring_timeout": 30}})
+    connected_call(phone, sip)
+    incoming(phone, "in2", "1003")  # waiting; its caller's side never gives up
+    clock.advance(31)
+    assert sip.last("hangup") == ("hangup", "in2", 480)
+    assert not phone.terminals[0].status()["ringing"]
