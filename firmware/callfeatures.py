@@ -101,7 +101,8 @@ class CallFeatures:
         if calls.forward_always:
             self._forward(call, calls.forward_always)
             return True
-        if self.dnd and call.number not in calls.vip_numbers:
+        if self.dnd and call.number not in calls.vip_numbers and \
+                not self.phone.directory.is_vip(call.number):
             log.info("do not disturb: %s %s", calls.dnd_action, call.number)
             if calls.dnd_action == "forward":
                 self._forward(call, calls.dnd_forward_to)

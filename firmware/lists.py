@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 
+from firmware.directory import Contact, Directory, PersonalContacts
 from firmware.history import HistoryEntry, HistoryStore
 from firmware.texts import text
 from firmware.views import NOTHING, UNHANDLED, Item, ListView, Outcome
@@ -84,3 +85,73 @@ class HistoryView(ListView):
         self.store.clear("missed" if self.missed_only else None)
         self.reload()
         return Outcome()
+
+
+class DirectoryView(ListView):
+    """Search as you type: digits search names (T9) and numbers; with nothing typed, the
+    favourites. cancel deletes the last digit, then closes; ok opens the contact card."""
+
+    def __init__(self, directory: Directory, personal: PersonalContacts | None, language: str,
+                 presence: Callable[[str], str] | None = None) -> None:
+        super().__init__(text("directory", language), empty_text=text("no_match", language))
+        self.directory, self.personal = directory, personal
+        self.language, self.presence = language, presence
+        self.query = ""
+        self.on_select = self._open_card
+        self.refresh()
+
+    def refresh(self) -> None:
+        found = self.directory.search_t9(self.query) if self.query else \
+            self.directory.favourites()
+        self.set_items([Item(("*" if c.favourite else "") + c.name, c) for c in found])
+
+    def header(self, width: int) -> str:
+        title = f"{text('search', self.language)}: {self.query}" if self.query else \
+            text("favourites", self.language)
+        return title[:width]
+
+    def key(self, name: str) -> Outcome:
+        if name == "cancel" and self.query:
+            self.query = self.query[:-1]
+            self.cursor = 0
+            self.refresh()
+            return NOTHING
+        return super().key(name)
+
+    def other_key(self, name: str) -> Outcome:
+        if name.isdigit():
+            self.query += name
+            self.cursor = 0
+            self.refresh()
+            return NOTHING
+        return UNHANDLED
+
+    def _open_card(self, item: Item) -> Outcome:
+        return Outcome(push=ContactCard(item.value, self.personal, self.language,
+                                        self.presence))
+
+
+class ContactCard(ListView):
+    """One contact: every number (ok calls it), then company, department, note and what is
+    known of their referral and line; * stars or unstars them."""
+
+    def __init__(self, contact: Contact, personal: PersonalContacts | None, language: str,
+                 presence: Callable[[str], str] | None = None) -> None:
+        super().__init__(contact.name)
+        self.contact, self.personal, self.language = contact, personal, language
+        self.on_select = self._call
+        items = [Item(f"{text('kind_' + n.kind, language)} {n.value}", n.value)
+                 for n in contact.numbers]
+        status = presence(contact.numbers[0].value) if presence and contact.numbers else ""
+        items += [Item(line) for line in (status, contact.company, contact.department,
+                                          contact.note) if line]
+        self.set_items(items)
+
+    def _call(self, item: Item) -> Outcome:
+        return Outcome(act=("dial", item.value)) if item.value else NOTHING
+
+    def other_key(self, name: str) -> Outcome:
+        if name == "*" and self.personal is not None:
+            self.personal.set_favourite(self.contact.id, not self.contact.favourite)
+            return Outcome(close=True)
+        return UNHANDLED

@@ -21,8 +21,15 @@ from board.parts import Board
 from firmware.call import Call, CallState, EndReason
 from firmware.clock import Clock, Timer
 from firmware.config import PhoneConfig
+from firmware.directory import (
+    Contact,
+    Directory,
+    DirectoryError,
+    PersonalContacts,
+    load_directory,
+)
 from firmware.history import HistoryStore
-from firmware.lists import HistoryView
+from firmware.lists import DirectoryView, HistoryView
 from firmware.recordings import RecordingError, RecordingStore
 from firmware.registration import LineRegistration, RegState
 from firmware.sip import events as ev
@@ -84,6 +91,7 @@ class Phone:
         self.audio = audio
         self._settings_path = data_dir / "state" / "settings.json" if data_dir else None
         self.settings = self._load_settings()
+        self.directory, self.personal = self._load_directory(data_dir)
         self.history = HistoryStore(data_dir / "state" / "history.db",
                                     now=lambda: self.clock.wall_time(UTC)) if data_dir else None
         self.recordings = RecordingStore(
@@ -105,7 +113,7 @@ class Phone:
         self.headset_detection = "none"  # how the board tells a plugged headset (docs/audio.md)
         self.messages: dict[int, tuple[int, int]] = {}  # line -> (new, old) voice messages
         self.view_makers: dict[str, Callable[[Terminal], ListView | None]] = {
-            "history": self._history_view}
+            "history": self._history_view, "directory": self._directory_view}
 
     def start(self) -> None:
         if self.recordings is not None:
@@ -230,9 +238,10 @@ class Phone:
             timer.cancel()
 
     def _on_IncomingCall(self, event: ev.IncomingCall) -> None:
+        known = self.name_for(event.remote_number)  # the directory's name wins
         call = Call(id=event.call_id, direction="incoming", line=event.line,
                     state=CallState.INCOMING, started_at=self.clock.now(),
-                    number=event.remote_number, remote_name=event.remote_name)
+                    number=event.remote_number, remote_name=known or event.remote_name)
         self.calls[call.id] = call
         self._terminal_for_line(event.line).incoming(call)
 
@@ -308,10 +317,37 @@ class Phone:
         maker = self.view_makers.get(name)
         return maker(terminal) if maker is not None else None
 
+    def _load_directory(self, data_dir: Path | None
+                        ) -> tuple[Directory, PersonalContacts | None]:
+        personal = PersonalContacts(data_dir / "state" / "contacts.json") if data_dir else None
+        company: list[Contact] = []
+        name = self.config.directory.file
+        if name:
+            path = Path(name) if Path(name).is_absolute() or data_dir is None \
+                else data_dir / name
+            try:
+                result = load_directory(path)
+            except (DirectoryError, OSError) as exc:
+                log.error("company directory %s not loaded: %s", path, exc)
+            else:
+                for problem in result.problems:
+                    log.warning("company directory %s: %s", path.name, problem)
+                company = list(result.contacts)
+                log.info("company directory: %d contacts from %s", len(company), path)
+        return Directory(company, personal), personal
+
+    def name_for(self, number: str) -> str | None:
+        """The directory's name for a number (callers, history)."""
+        contact = self.directory.lookup_number(number) if number else None
+        return contact.name if contact is not None else None
+
     def _history_view(self, terminal: Terminal) -> ListView | None:
         if self.history is None:
             return None
-        return HistoryView(self.history, self.config.device.language, self._tz)
+        return HistoryView(self.history, self.config.device.language, self._tz, self.name_for)
+
+    def _directory_view(self, terminal: Terminal) -> ListView:
+        return DirectoryView(self.directory, self.personal, self.config.device.language)
 
     def new_messages(self, lines: list[int]) -> int:
         return sum(self.messages.get(line, (0, 0))[0] for line in lines)

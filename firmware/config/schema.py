@@ -374,6 +374,16 @@ class KeysConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DirectoryConfig:
+    """The company directory (docs/directory.md); the user's own contacts live in the data
+    directory."""
+
+    file: str = field(default="", metadata=doc(
+        "The company directory file (XML, CSV or vCard), as provisioning delivers it; a "
+        "relative path is in the data directory; empty = none."))
+
+
+@dataclass(frozen=True, kw_only=True)
 class SimConfig:
     """The simulated board's audio ends (used only when running with the sim board)."""
 
@@ -425,6 +435,8 @@ class PhoneConfig:
     features: FeaturesConfig = field(default_factory=FeaturesConfig, metadata=doc(
         "The PBX's feature codes."))
     keys: KeysConfig = field(default_factory=KeysConfig, metadata=doc("Programmable keys."))
+    directory: DirectoryConfig = field(default_factory=DirectoryConfig, metadata=doc(
+        "The company directory."))
     roles: list[RoleConfig] = field(default_factory=list, metadata=doc(
         "Caller-ID roles, in the order the role key steps through them.", max_items=8))
     sim: SimConfig = field(default_factory=SimConfig, metadata=doc("Simulated board audio."))

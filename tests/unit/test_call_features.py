@@ -348,3 +348,57 @@ def test_a_call_ringing_forever_is_answered_unavailable() -> None:
     clock.advance(31)
     assert sip.last("hangup") == ("hangup", "in2", 480)
     assert not phone.terminals[0].status()["ringing"]
+
+
+DIRECTORY_CSV = """name;work;mobile;company;department
+Anna Berg;1002;0701234567;Exempel AB;Ekonomi
+Bertil Ek;1003;;Exempel AB;IT
+"""
+
+
+def directory_phone(tmp_path: Path, **tables: Any) -> tuple[Phone, RecordingSip, ManualClock]:
+    (tmp_path / "company.csv").write_text(DIRECTORY_CSV)
+    return make_phone({"directory": {"file": "company.csv"}, **tables}, tmp_path)
+
+
+def test_callers_are_named_from_the_directory_and_the_history_too(tmp_path: Path) -> None:
+    phone, _, _ = directory_phone(tmp_path)
+    incoming(phone, "in1", "1003")
+    assert screen(phone).startswith("Incoming call\nBertil Ek")
+    phone.on_sip_event(ev.CallStateChanged("in1", "disconnected", 487, "Cancelled"))
+    keys(phone, "history")
+    assert "!Bertil Ek" in screen(phone)
+
+
+def test_directory_search_card_and_call(tmp_path: Path) -> None:
+    phone, sip, _ = directory_phone(tmp_path)
+    keys(phone, "directory")
+    assert screen(phone).startswith("Favourites")
+    keys(phone, "2662")  # A-N-N-A
+    assert screen(phone).startswith("Search: 2662\n>Anna Berg")
+    keys(phone, "ok")
+    assert screen(phone).startswith("Anna Berg\n>Work 1002\n Mob 0701234567")
+    keys(phone, "down", "ok")
+    assert sip.last("make_call")[3] == "0701234567"
+
+
+def test_transfer_to_a_directory_entry(tmp_path: Path) -> None:
+    phone, sip, _ = directory_phone(tmp_path)
+    cid = connected_call(phone, sip, "1005")
+    keys(phone, "transfer", "directory", "2378", "ok", "ok", "transfer")  # B-E-R-T: Bertil
+    assert sip.last("transfer") == ("transfer", cid, "1003")
+
+
+def test_a_starred_contact_is_a_favourite_and_vips_pass_dnd(tmp_path: Path) -> None:
+    phone, sip, _ = directory_phone(tmp_path)
+    keys(phone, "directory", "2662", "ok", "*", "cancel")
+    keys(phone, "cancel", "cancel", "cancel", "cancel", "cancel")
+    keys(phone, "directory")
+    assert screen(phone).startswith("Favourites\n>*Anna Berg")
+    assert phone.personal is not None
+    contact = phone.directory.lookup_number("1002")
+    assert contact is not None
+    phone.personal.set_vip(contact.id, True)
+    keys(phone, "cancel", "dnd")
+    incoming(phone, "in1", "1002")
+    assert sip.last("ring") == ("ring", "in1")

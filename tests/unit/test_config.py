@@ -500,7 +500,7 @@ def test_default_config_lists_every_key_once_per_table() -> None:
     keys = re.findall(r"^(\w+) = ", text, flags=re.MULTILINE)
     expected = [f.name for cls in (DeviceConfig, SipConfig, LineConfig, CallsConfig,
                                    FeaturesConfig, KeysConfig) for f in
-                dataclasses.fields(cls)] + ["mic_tone_hz", "mic_file", "record_earpiece",
+                dataclasses.fields(cls)] + ["file", "mic_tone_hz", "mic_file", "record_earpiece",
                                             "listen", "token"]
     assert keys == expected
     assert "# SIP digest password." in text
@@ -518,8 +518,8 @@ def test_config_to_dict_redacts_secrets_by_default() -> None:
     assert plain["lines"][1]["password"] == ""
     assert plain["api"]["token"] == REDACTED
     assert plain["device"]["language"] == "sv"
-    assert list(plain) == ["device", "sip", "lines", "calls", "features", "keys", "roles",
-                           "sim", "api"]
+    assert list(plain) == ["device", "sip", "lines", "calls", "features", "keys", "directory",
+                           "roles", "sim", "api"]
 
 
 def test_config_to_dict_with_secrets_round_trips() -> None:
