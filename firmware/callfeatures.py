@@ -101,7 +101,8 @@ class CallFeatures:
         if calls.forward_always:
             self._forward(call, calls.forward_always)
             return True
-        if self.dnd and call.number not in calls.vip_numbers and \
+        away = self.dnd or not self.phone.referral.available  # a referral that does not ring
+        if away and call.number not in calls.vip_numbers and \
                 not self.phone.directory.is_vip(call.number):
             log.info("do not disturb: %s %s", calls.dnd_action, call.number)
             if calls.dnd_action == "forward":
@@ -510,7 +511,8 @@ class CallFeatures:
         """A programmable key bound to `action` ([keys] in the config)."""
         simple = {"record": self.record_key, "dnd": self.dnd_key, "hold": self.hold_key,
                   "mute": self.mute_key, "transfer": self.transfer_key,
-                  "conference": self.conference_key}
+                  "conference": self.conference_key,
+                  "referral": lambda: self.open_view("referral")}
         if action in simple:
             simple[action]()
             return
@@ -565,4 +567,5 @@ class CallFeatures:
     def _show_notice(self, words: str) -> None: ...
     def _hands_free_path(self) -> str: ...
     def _cancel_draft(self) -> None: ...
+    def open_view(self, name: str) -> None: ...
     def _now(self) -> float: ...

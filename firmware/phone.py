@@ -30,6 +30,7 @@ from firmware.directory import (
 )
 from firmware.history import HistoryStore
 from firmware.lists import DirectoryView, HistoryView
+from firmware.my_referral import MyReferral, ReferralMenu
 from firmware.recordings import RecordingError, RecordingStore
 from firmware.registration import LineRegistration, RegState
 from firmware.sip import events as ev
@@ -66,6 +67,9 @@ class SipCommands(Protocol):
     def mute(self, muted: bool) -> None: ...
     def start_recording(self, path: str) -> None: ...
     def stop_recording(self) -> None: ...
+    def publish_presence(self, line: int, available: bool, note: str,
+                         activity: str) -> None: ...
+    def watch_presence(self, line: int, user: str) -> None: ...
 
 
 class AudioRoute(Protocol):
@@ -92,6 +96,11 @@ class Phone:
         self._settings_path = data_dir / "state" / "settings.json" if data_dir else None
         self.settings = self._load_settings()
         self.directory, self.personal = self._load_directory(data_dir)
+        self.presence: dict[str, tuple[bool, str]] = {}  # colleague -> (available, note)
+        self.referral = MyReferral(
+            clock, lambda: self.config.device.language, lambda: self._tz,
+            data_dir / "state" / "referral.json" if data_dir else None,
+            publish=self._publish_referral, changed=self.refresh)
         self.history = HistoryStore(data_dir / "state" / "history.db",
                                     now=lambda: self.clock.wall_time(UTC)) if data_dir else None
         self.recordings = RecordingStore(
@@ -113,9 +122,13 @@ class Phone:
         self.headset_detection = "none"  # how the board tells a plugged headset (docs/audio.md)
         self.messages: dict[int, tuple[int, int]] = {}  # line -> (new, old) voice messages
         self.view_makers: dict[str, Callable[[Terminal], ListView | None]] = {
-            "history": self._history_view, "directory": self._directory_view}
+            "history": self._history_view, "directory": self._directory_view,
+            "referral": self._referral_view}
 
     def start(self) -> None:
+        self.referral.start()
+        for user in self.colleagues_to_watch():
+            self.engine.watch_presence(0, user)
         if self.recordings is not None:
             for found in self.recordings.recover():
                 log.warning("recovered the recording %s (%.1f s) left by a power cut or crash",
@@ -147,6 +160,7 @@ class Phone:
             self.history = None
 
     def stop(self) -> None:
+        self.referral.stop()
         if self._tick is not None:
             self._tick.cancel()
         for timer in self._retry_timers.values():
@@ -341,13 +355,41 @@ class Phone:
         contact = self.directory.lookup_number(number) if number else None
         return contact.name if contact is not None else None
 
+    def colleagues_to_watch(self, limit: int = 20) -> list[str]:
+        """Whose presence the phone follows: the favourites' internal numbers."""
+        users: list[str] = []
+        for contact in self.directory.favourites():
+            for number in contact.numbers:
+                if number.value.isdigit() and len(number.value) <= 6 \
+                        and number.value not in users:
+                    users.append(number.value)
+                    break
+        return users[:limit]
+
+    def _publish_referral(self, available: bool, note: str, activity: str) -> None:
+        for index, line in enumerate(self.config.lines):
+            if line.publish_presence and line.register:
+                self.engine.publish_presence(index, available, note, activity)
+
+    def _on_PresenceChanged(self, event: ev.PresenceChanged) -> None:
+        self.presence[event.user] = (event.available, event.note)
+        self.refresh()
+
+    def presence_text(self, number: str) -> str:
+        """A colleague's referral as their presence shows it (contact cards)."""
+        return self.presence.get(number, (True, ""))[1]
+
     def _history_view(self, terminal: Terminal) -> ListView | None:
         if self.history is None:
             return None
         return HistoryView(self.history, self.config.device.language, self._tz, self.name_for)
 
     def _directory_view(self, terminal: Terminal) -> ListView:
-        return DirectoryView(self.directory, self.personal, self.config.device.language)
+        return DirectoryView(self.directory, self.personal, self.config.device.language,
+                             self.presence_text)
+
+    def _referral_view(self, terminal: Terminal) -> ListView:
+        return ReferralMenu(self.referral, self.config.device.language)
 
     def new_messages(self, lines: list[int]) -> int:
         return sum(self.messages.get(line, (0, 0))[0] for line in lines)

@@ -700,9 +700,13 @@ class Terminal(CallFeatures):
             rows = idle_screen(self.phone.wall_time(), self._line_view(self.line), language,
                                width)
             role = self.current_role()
+            referral = self.phone.referral
+            status = [] if referral.available and referral.current().type_key == "available" \
+                else [referral.text()]
             messages = self.phone.new_messages(self.lines)
             missed = self.phone.missed_calls()
-            extra = ([text("missed_count", language).format(n=missed)] if missed else []) + (
+            extra = status + ([text("missed_count", language).format(n=missed)] if missed
+                              else []) + (
                 [text("dnd", language)] if self.dnd else []) + (
                 [f"{text('as_role', language)}: {role.name}"] if role else []) + (
                 [text("new_messages", language).format(n=messages)] if messages else [])

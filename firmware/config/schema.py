@@ -186,6 +186,9 @@ class LineConfig:
     dtmf_mode: str = field(default="", metadata=doc(
         "How key presses are sent in this line's calls; empty = the [sip] dtmf_mode.",
         choices=("", "rfc4733", "info", "inband")))
+    publish_presence: bool = field(default=True, metadata=doc(
+        "Publish the user's referral to the PBX (PUBLISH of presence: open or closed, and the "
+        "referral as a note) so colleagues see it."))
     mwi_subscribe: bool = field(default=True, metadata=doc(
         "Subscribe to message waiting (RFC 3842) for this line's voicemail; NOTIFYs sent "
         "unasked are heard either way."))
@@ -291,7 +294,8 @@ class SipConfig:
 
 FEATURES: Final = ("park", "pickup", "directed_pickup", "intrusion", "group_login",
                    "group_logout")
-KEY_ACTIONS: Final = ("", *FEATURES, "record", "dnd", "transfer", "conference", "hold", "mute")
+KEY_ACTIONS: Final = ("", *FEATURES, "record", "dnd", "transfer", "conference", "hold", "mute",
+                      "referral")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -90,6 +90,23 @@ class _Account(pj.Account):
         self.engine._on_mwi(self, prm.rdata.wholeMsg or "")
 
 
+class _Buddy(pj.Buddy):
+    """A colleague whose presence (PIDF note, open/closed) this line subscribes to."""
+
+    def __init__(self, engine: SipEngine, user: str) -> None:
+        super().__init__()
+        self.engine, self.user = engine, user
+
+    def onBuddyState(self) -> None:
+        try:
+            info = self.getInfo()
+        except pj.Error:
+            return
+        status = info.presStatus
+        self.engine._emit(ev.PresenceChanged(
+            self.user, status.status == pj.PJSUA_BUDDY_STATUS_ONLINE, status.note or ""))
+
+
 class _Call(pj.Call):
     def __init__(self, engine: SipEngine, account: _Account, call_id: str,
                  pj_call_id: int = pj.PJSUA_INVALID_ID) -> None:
@@ -170,6 +187,7 @@ class SipEngine:
         self._recent_incoming: collections.deque[float] = collections.deque()
         self._tarpit: dict[str, tuple[_Call, float, int]] = {}
         self._unborn: dict[str, float] = {}  # transfer calls pjsua has yet to place
+        self._buddies: dict[str, _Buddy] = {}  # colleagues whose presence we watch
         self._ep: pj.Endpoint | None = None
         self._media: TerminalMedia | None = None
         self._log_writer = _LogWriter()
@@ -253,6 +271,15 @@ class SipEngine:
     def stop_recording(self) -> None:
         """Stop recording; `RecordingStopped` follows once the WAV header is written."""
         self._submit("stop_recording", self._stop_recording)
+
+    def publish_presence(self, line: int, available: bool, note: str, activity: str) -> None:
+        """Publish the user's status (PIDF with a note, RPID activity) for `line`."""
+        self._submit("publish_presence",
+                     lambda: self._publish(line, available, note, activity))
+
+    def watch_presence(self, line: int, user: str) -> None:
+        """Subscribe to a colleague's presence; `PresenceChanged` reports it."""
+        self._submit("watch_presence", lambda: self._watch(line, user))
 
     def open_audio_path(self) -> None:
         self._submit("open_audio_path", lambda: self._terminal().open_path())
@@ -397,6 +424,7 @@ class SipEngine:
         acfg.sipConfig.proxies.append(self._proxy_uri(line))
         acfg.natConfig.sipOutboundUse = 0
         acfg.mwiConfig.enabled = line.mwi_subscribe and line.register
+        acfg.presConfig.publishEnabled = line.publish_presence and line.register
         acfg.mwiConfig.expirationSec = 3600
         acfg.mediaConfig.lockCodecEnabled = False
         if self._cfg.sip.bind_address not in ("0.0.0.0", "::"):
@@ -438,6 +466,7 @@ class SipEngine:
         self._calls.clear()
         self._tarpit.clear()
         self._ended.clear()
+        self._buddies.clear()
         self._accounts.clear()
         gc.collect()  # every pjsua2 Call/Account must be gone before libDestroy
         if self._ep is not None:
@@ -484,6 +513,29 @@ class SipEngine:
             user = identity.user or cfg.user
             tx.localUri = (f'"{name}" ' if name else "") + f"<sip:{user}@{domain}>"
         _add_header(tx, "P-Preferred-Identity", f"<sip:{cfg.user}@{domain}>")
+
+    def _publish(self, line: int, available: bool, note: str, activity: str) -> None:
+        if not self._cfg.lines[line].publish_presence:
+            return
+        status = pj.PresenceStatus()
+        status.status = pj.PJSUA_BUDDY_STATUS_ONLINE if available \
+            else pj.PJSUA_BUDDY_STATUS_OFFLINE
+        status.activity = {"away": pj.PJRPID_ACTIVITY_AWAY,
+                           "busy": pj.PJRPID_ACTIVITY_BUSY}.get(activity,
+                                                               pj.PJRPID_ACTIVITY_UNKNOWN)
+        status.note = note
+        self._accounts[line].setOnlineStatus(status)
+
+    def _watch(self, line: int, user: str) -> None:
+        if user in self._buddies:
+            return
+        cfg = self._cfg.lines[line]
+        buddy = _Buddy(self, user)
+        bcfg = pj.BuddyConfig()
+        bcfg.uri = f"sip:{user}@{host_port(cfg.registrar_uri).rsplit(':', 1)[0]}"
+        bcfg.subscribe = True
+        buddy.create(self._accounts[line], bcfg)
+        self._buddies[user] = buddy
 
     def _resume(self, call_id: str) -> None:
         prm = pj.CallOpParam(True)

@@ -98,6 +98,15 @@ class MessageWaiting:
 
 
 @dataclass(frozen=True)
+class PresenceChanged:
+    """A colleague's presence (a subscription of ours): available, and their note."""
+
+    user: str
+    available: bool
+    note: str
+
+
+@dataclass(frozen=True)
 class RecordingStopped:
     """The call recorder closed `path`: its WAV header is written."""
 
@@ -133,4 +142,4 @@ class CommandFailed:
 
 SipEvent = (EngineStarted | EngineFailed | RegistrationChanged | IncomingCall | CallStateChanged
             | CallMediaChanged | DtmfReceived | CommandFailed | TransferStatus | CallReplaced
-            | RecordingStopped | MessageWaiting)
+            | RecordingStopped | MessageWaiting | PresenceChanged)

@@ -402,3 +402,31 @@ def test_a_starred_contact_is_a_favourite_and_vips_pass_dnd(tmp_path: Path) -> N
     keys(phone, "cancel", "dnd")
     incoming(phone, "in1", "1002")
     assert sip.last("ring") == ("ring", "in1")
+
+
+def test_referral_from_the_menu_shows_publishes_stops_ringing_and_ends(tmp_path: Path) -> None:
+    phone, sip, clock = make_phone({"keys": {"soft4": "referral"}}, tmp_path)
+    keys(phone, "soft4")
+    assert screen(phone).startswith("Referral: Available\n>Available\n Lunch")
+    keys(phone, "down", "ok")  # Lunch (60 min)
+    assert "Lunch until" in screen(phone)
+    published = [c for c in sip.sent if c[0] == "publish_presence"][-1]
+    assert published[2] is False and published[3].startswith("Lunch until")
+    assert published[4] == "away"
+    incoming(phone, "in1", "1003")  # out to lunch: it does not ring
+    assert sip.last("hangup") == ("hangup", "in1", 486)
+    again, _, _ = make_phone(data_dir=tmp_path)  # kept across a restart
+    assert "Lunch until" in screen(again)
+    clock.advance(61 * 60)  # the hour is over: available again, and published
+    assert "Lunch" not in screen(phone)
+    assert [c for c in sip.sent if c[0] == "publish_presence"][-1][2] is True
+    incoming(phone, "in2", "1003")
+    assert sip.last("ring") == ("ring", "in2")
+
+
+def test_a_colleagues_referral_shows_on_their_card(tmp_path: Path) -> None:
+    phone, _, _ = directory_phone(tmp_path)
+    phone.on_sip_event(ev.PresenceChanged("1002", False, "Möte till 15:00"))
+    keys(phone, "directory", "2662", "ok")
+    assert "Möte till 15:00" in screen(phone) or "Möte till 15:00" in [
+        i.label for i in phone.terminals[0].views[-1].items]

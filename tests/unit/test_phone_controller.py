@@ -73,6 +73,12 @@ class RecordingSip:
     def stop_recording(self) -> None:
         self.sent.append(("stop_recording",))
 
+    def publish_presence(self, line: int, available: bool, note: str, activity: str) -> None:
+        self.sent.append(("publish_presence", line, available, note, activity))
+
+    def watch_presence(self, line: int, user: str) -> None:
+        self.sent.append(("watch_presence", line, user))
+
     def ring(self, call_id: str) -> None:
         self.sent.append(("ring", call_id))
 
