@@ -506,6 +506,22 @@ class CallFeatures:
             user=role.number if role.kind in ("switchboard", "mobile") else "",
             anonymous=role.kind == "anonymous")
 
+    # -- response groups ---------------------------------------------------------------------
+    def group_for_key(self, key: str) -> int | None:
+        return next((i for i, g in enumerate(self.phone.config.groups) if g.key == key), None)
+
+    def group_logged_in(self, index: int) -> bool:
+        return bool(self.phone.settings.get(f"group:{self.phone.config.groups[index].name}"))
+
+    def toggle_group(self, index: int) -> None:
+        """Log in to (or out of) a response group: dial the PBX's code, keep the state."""
+        group = self.phone.config.groups[index]
+        joining = not self.group_logged_in(index)
+        if self.dial(group.login_code if joining else group.logout_code):
+            self.phone.save_setting(f"group:{group.name}", joining)
+            log.info("response group %s: %s", group.name, "logged in" if joining
+                     else "logged out")
+
     # -- feature codes -----------------------------------------------------------------------
     def feature_key(self, action: str) -> None:
         """A programmable key bound to `action` ([keys] in the config)."""

@@ -109,6 +109,8 @@ class Terminal(CallFeatures):
             pass
         elif name in ("history", "directory", "menu"):
             self.open_view(name)
+        elif self._group_key(name):
+            pass
         elif name in DIGITS:
             self._digit(name)
         elif name == "speaker":
@@ -394,6 +396,15 @@ class Terminal(CallFeatures):
         view = self.phone.make_view(name, self)
         if view is not None:
             self.views.append(view)
+
+    def _group_key(self, name: str) -> bool:
+        """A key bound to a response group logs in or out (when no call is going on)."""
+        index = self.group_for_key(name)
+        if index is None or self.alerting is not None or self.background or (
+                self.call is not None and not self.call.ended):
+            return False
+        self.toggle_group(index)
+        return True
 
     def _view_took(self, name: str) -> bool:
         return self._view_shown() and self._view_key(name)
@@ -761,6 +772,11 @@ class Terminal(CallFeatures):
             waiting = self.phone.new_messages(self.lines) > 0 or self.phone.missed_calls() > 0
             board.leds["message"].set(LedState(LedPattern.SLOW_BLINK, "red") if waiting
                                       else LedState(LedPattern.OFF))
+        for index, group in enumerate(self.phone.config.groups):
+            if group.key in board.leds:
+                board.leds[group.key].set(LedState(LedPattern.ON, "green")
+                                          if self.group_logged_in(index)
+                                          else LedState(LedPattern.OFF))
         for name, on in (("mute", self.muted), ("dnd", self.dnd)):
             if name in board.leds:
                 board.leds[name].set(LedState(LedPattern.ON if on else LedPattern.OFF))

@@ -26,6 +26,7 @@ from firmware.config.schema import (
     CallsConfig,
     DeviceConfig,
     FeaturesConfig,
+    GroupConfig,
     LineConfig,
     PhoneConfig,
     RoleConfig,
@@ -165,10 +166,18 @@ def _check_dial_string(number: str) -> str | None:
 for _cls, _names in ((CallsConfig, ("dnd_forward_to", "forward_always", "forward_busy",
                                     "forward_no_answer")),
                      (RoleConfig, ("number", "prefix")),
+                     (GroupConfig, ("login_code", "logout_code")),
                      (FeaturesConfig, ("park", "pickup", "directed_pickup", "intrusion",
                                        "group_login", "group_logout"))):
     for _name in _names:
         field_check(_cls, _name)(_check_dial_string)
+
+
+@field_check(GroupConfig, "key")
+def _check_group_key(key: str) -> str | None:
+    if key == "" or re.fullmatch(r"soft[1-4]|line([1-9]|1[0-6])", key):
+        return None
+    return "must be soft1-soft4, line1-line16 or empty"
 
 
 @field_check(CallsConfig, "vip_numbers")

@@ -378,6 +378,18 @@ class KeysConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class GroupConfig:
+    """A response group ("svarsgrupp") the user belongs to: logged in, its calls ring here."""
+
+    name: str = field(metadata=doc('Shown on the screen, e.g. "Support".'))
+    login_code: str = field(metadata=doc("The PBX's feature code that logs in to the group."))
+    logout_code: str = field(metadata=doc("The PBX's feature code that logs out."))
+    key: str = field(default="", metadata=doc(
+        "The key that logs in and out (its LED shows the state): soft1-soft4 or line1-line16; "
+        "empty = from the menu only."))
+
+
+@dataclass(frozen=True, kw_only=True)
 class DirectoryConfig:
     """The company directory (docs/directory.md); the user's own contacts live in the data
     directory."""
@@ -441,6 +453,8 @@ class PhoneConfig:
     keys: KeysConfig = field(default_factory=KeysConfig, metadata=doc("Programmable keys."))
     directory: DirectoryConfig = field(default_factory=DirectoryConfig, metadata=doc(
         "The company directory."))
+    groups: list[GroupConfig] = field(default_factory=list, metadata=doc(
+        "Response groups the user belongs to.", max_items=8))
     roles: list[RoleConfig] = field(default_factory=list, metadata=doc(
         "Caller-ID roles, in the order the role key steps through them.", max_items=8))
     sim: SimConfig = field(default_factory=SimConfig, metadata=doc("Simulated board audio."))

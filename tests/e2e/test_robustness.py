@@ -111,8 +111,8 @@ def test_sipp_load_then_normal_calls(pbx: Kamailio, make_phone: PhoneFactory,
     # conference ports are freed on the media clock's next tick: wait for the count to settle
     ports = before["engine"]["media_ports"]
     after = phone.wait_status(
-        lambda s: idle(s) and s["engine"]["media_ports"] == ports and s, 10,
-        f"every call to be gone and the media ports back to {ports}")
+        lambda s: idle(s) and s["engine"]["media_ports"] <= ports and s, 10,
+        f"every call to be gone and no more than {ports} media ports")
     growth_kb = after["process"]["rss_kb"] - before["process"]["rss_kb"]
     assert growth_kb < 1024, f"RSS grew by {growth_kb} kB over 300 calls"
 
@@ -122,8 +122,8 @@ def test_sipp_load_then_normal_calls(pbx: Kamailio, make_phone: PhoneFactory,
                          workdir=tmp_path / "sipp-flood")
     assert flood.created == 200
     assert flood.failed > 0 and flood.successful > 0, flood.log[-2000:]
-    phone.wait_status(lambda s: idle(s) and s["engine"]["media_ports"] == ports and s, 10,
-                      f"every call to be gone and the media ports back to {ports}")
+    phone.wait_status(lambda s: idle(s) and s["engine"]["media_ports"] <= ports and s, 10,
+                      f"every call to be gone and no more than {ports} media ports")
     assert_alive_and_registered(phone)
 
     # and the next calls, both ways, work

@@ -430,3 +430,17 @@ def test_a_colleagues_referral_shows_on_their_card(tmp_path: Path) -> None:
     keys(phone, "directory", "2662", "ok")
     assert "Möte till 15:00" in screen(phone) or "Möte till 15:00" in [
         i.label for i in phone.terminals[0].views[-1].items]
+
+
+def test_response_group_key_logs_in_and_out_with_its_led(tmp_path: Path) -> None:
+    phone, sip, clock = make_phone({"groups": [{"name": "Support", "login_code": "*741",
+                                                "logout_code": "*740", "key": "soft2"}]},
+                                   tmp_path)
+    keys(phone, "soft2")
+    assert sip.last("make_call")[3] == "*741"
+    assert phone.terminals[0].group_logged_in(0)
+    phone.on_sip_event(ev.CallStateChanged(sip.last("make_call")[1], "disconnected", 200, "OK"))
+    clock.advance(5)
+    keys(phone, "soft2")
+    assert sip.last("make_call")[3] == "*740"
+    assert not phone.terminals[0].group_logged_in(0)
