@@ -27,6 +27,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from board.parts import LedPattern, LedState
 from firmware.call import Call, CallState, EndReason
 from firmware.clock import Timer
 from firmware.config import RoleConfig
@@ -505,6 +506,26 @@ class CallFeatures:
             display_name=role.display_name or line.display_name,
             user=role.number if role.kind in ("switchboard", "mobile") else "",
             anonymous=role.kind == "anonymous")
+
+    # -- busy lamp field ---------------------------------------------------------------------
+    def blf_key(self, name: str) -> bool:
+        """A BLF key: call the colleague, or pick up the call ringing at their phone."""
+        blf = next((b for b in self.phone.config.blf if b.key == name), None)
+        if blf is None:
+            return False
+        state = self.phone.blf.get(blf.user, ("unknown", ""))[0]
+        code = self.phone.config.features.directed_pickup
+        if state == "ringing" and code:
+            self.dial(code + blf.user)
+        else:
+            self.dial(blf.user)
+        return True
+
+    def blf_led(self, user: str) -> LedState:
+        state = self.phone.blf.get(user, ("unknown", ""))[0]
+        return {"idle": LedState(LedPattern.ON, "green"),
+                "ringing": LedState(LedPattern.FAST_BLINK, "red"),
+                "busy": LedState(LedPattern.ON, "red")}.get(state, LedState(LedPattern.OFF))
 
     # -- response groups ---------------------------------------------------------------------
     def group_for_key(self, key: str) -> int | None:

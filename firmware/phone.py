@@ -97,6 +97,7 @@ class Phone:
         self.settings = self._load_settings()
         self.directory, self.personal = self._load_directory(data_dir)
         self.presence: dict[str, tuple[bool, str]] = {}  # colleague -> (available, note)
+        self.blf: dict[str, tuple[str, str]] = {}  # colleague -> (state, the caller ringing)
         self.referral = MyReferral(
             clock, lambda: self.config.device.language, lambda: self._tz,
             data_dir / "state" / "referral.json" if data_dir else None,
@@ -366,6 +367,12 @@ class Phone:
                     break
         return users[:limit]
 
+    def blf_changed(self, user: str, state: str, caller: str = "") -> None:
+        """A watched colleague's line state (the dialog watcher): idle, ringing, busy."""
+        self.blf[user] = (state, caller)
+        log.info("BLF %s: %s%s", user, state, f" (from {caller})" if caller else "")
+        self.refresh()
+
     def _publish_referral(self, available: bool, note: str, activity: str) -> None:
         for index, line in enumerate(self.config.lines):
             if line.publish_presence and line.register:
@@ -446,6 +453,11 @@ class Phone:
             "calls": [self._call_status(c, now) for c in self.calls.values()],
             "terminals": [t.status() for t in self.terminals],
             "audio": self.audio.status() if self.audio is not None else None,
+            "referral": {"text": self.referral.text(), "available": self.referral.available},
+            "presence": {user: {"available": a, "note": n}
+                         for user, (a, n) in self.presence.items()},
+            "blf": {user: {"state": s, "caller": c} for user, (s, c) in self.blf.items()},
+            "missed_calls": self.missed_calls(),
         }
 
     def _line_status(self, index: int, now: float) -> dict[str, Any]:

@@ -15,9 +15,12 @@ from board.profile import BoardProfile, build_board, load_profile
 from firmware.api import ControlApi
 from firmware.clock import Clock
 from firmware.config import PhoneConfig
+from firmware.config.schema import split_host_port
 from firmware.phone import Phone
 from firmware.sip import events as ev
+from firmware.sip.dialog_watch import DialogWatcher
 from firmware.sip.engine import SipEngine
+from firmware.sip.uri import host_port
 from firmware.storage import atomic_write_json
 
 log = logging.getLogger("luren.runtime")
@@ -69,6 +72,7 @@ async def run_phone(options: RunOptions) -> int:
         log.error("%s", exc)
         return 1
     phone.start()
+    watcher = await _start_blf(options.config, phone, loop)
     api = ControlApi(phone, lambda: asyncio.wrap_future(engine.stats()),
                      options.config.api.token, options.test_clock)
     try:
@@ -85,6 +89,8 @@ async def run_phone(options: RunOptions) -> int:
     await stop.wait()
     log.info("stopping")
     phone.stop()
+    if watcher is not None:
+        await watcher.close()
     await api.server.stop()
     await loop.run_in_executor(None, engine.stop)
     await asyncio.sleep(0)  # the engine's last events (calls ending) reach the controller
@@ -95,6 +101,30 @@ async def run_phone(options: RunOptions) -> int:
     with contextlib.suppress(FileNotFoundError):
         (options.data_dir / READY_FILE).unlink()
     return 0
+
+
+async def _start_blf(config: PhoneConfig, phone: Phone,
+                     loop: asyncio.AbstractEventLoop) -> DialogWatcher | None:
+    """Watch the BLF keys' colleagues through the first line (docs/blf.md)."""
+    if not config.blf:
+        return None
+    line = config.lines[0]
+    host, port = split_host_port(host_port(line.outbound_proxy_uri or line.registrar_uri))
+    domain = host_port(line.registrar_uri).rsplit(":", 1)[0]
+    bind = config.sip.bind_address
+    watcher = DialogWatcher(
+        loop, line.user, line.auth_name, line.password, domain, host, port or 5060,
+        lambda user, state, detail: phone.blf_changed(
+            user, state, detail.caller_user if detail is not None else ""),
+        local_host="127.0.0.1" if bind in ("0.0.0.0", "") else bind, transport=line.transport)
+    try:
+        await watcher.start()
+    except OSError as exc:
+        log.error("BLF keys cannot watch their colleagues: %s", exc)
+        return None
+    for blf in config.blf:
+        watcher.watch(blf.user)
+    return watcher
 
 
 def _announce(options: RunOptions, sip_port: int, api_port: int) -> None:

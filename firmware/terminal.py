@@ -109,7 +109,7 @@ class Terminal(CallFeatures):
             pass
         elif name in ("history", "directory", "menu"):
             self.open_view(name)
-        elif self._group_key(name):
+        elif self._group_key(name) or self.blf_key(name):
             pass
         elif name in DIGITS:
             self._digit(name)
@@ -772,6 +772,9 @@ class Terminal(CallFeatures):
             waiting = self.phone.new_messages(self.lines) > 0 or self.phone.missed_calls() > 0
             board.leds["message"].set(LedState(LedPattern.SLOW_BLINK, "red") if waiting
                                       else LedState(LedPattern.OFF))
+        for blf in self.phone.config.blf:
+            if blf.key in board.leds:
+                board.leds[blf.key].set(self.blf_led(blf.user))
         for index, group in enumerate(self.phone.config.groups):
             if group.key in board.leds:
                 board.leds[group.key].set(LedState(LedPattern.ON, "green")

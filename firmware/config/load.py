@@ -23,6 +23,7 @@ from typing import Any, Final, get_origin
 
 from firmware.config.schema import (
     ApiConfig,
+    BlfConfig,
     CallsConfig,
     DeviceConfig,
     FeaturesConfig,
@@ -173,6 +174,7 @@ for _cls, _names in ((CallsConfig, ("dnd_forward_to", "forward_always", "forward
         field_check(_cls, _name)(_check_dial_string)
 
 
+@field_check(BlfConfig, "key")
 @field_check(GroupConfig, "key")
 def _check_group_key(key: str) -> str | None:
     if key == "" or re.fullmatch(r"soft[1-4]|line([1-9]|1[0-6])", key):

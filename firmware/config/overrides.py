@@ -29,8 +29,9 @@ Live or restart (``needs_restart``): a changed key is *live* when it is in ``LIV
 phone reads it from its current config each time it is used, or re-derives it in
 ``Phone.apply_config`` (tone country, time zone, dial plan). Every other key, including any key
 added to the schema later, needs a restart: the SIP stack, the lines' accounts, the control API,
-the directory file, the simulated board, ``device.max_calls`` (pjsua's call limit) and
-``calls.recordings_max_mb`` (the recording store is sized at start) are only read at start.
+the directory file, the simulated board, ``device.max_calls`` (pjsua's call limit),
+``calls.recordings_max_mb`` (the recording store is sized at start) and ``calls.default_role``
+(a terminal takes its role once, at start) are only read at start.
 """
 
 from __future__ import annotations
@@ -74,7 +75,6 @@ LIVE_KEYS: Final[frozenset[str]] = frozenset({
     "calls.call_waiting", "calls.dnd_action", "calls.dnd_forward_to", "calls.vip_numbers",
     "calls.forward_always", "calls.forward_busy", "calls.forward_no_answer",
     "calls.forward_no_answer_after", "calls.ring_timeout", "calls.transfer_timeout",
-    "calls.default_role",
     "features.*", "keys.*", "roles", "roles[*].*",
     "lines[*].label", "lines[*].ringtone", "lines[*].auto_answer",
 })

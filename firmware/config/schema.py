@@ -390,6 +390,16 @@ class GroupConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class BlfConfig:
+    """A key showing a colleague's line (busy lamp field): idle, ringing or busy; a press
+    calls them, or picks up the call ringing there."""
+
+    key: str = field(metadata=doc("The key: soft1-soft4 or line1-line16."))
+    user: str = field(metadata=doc('The colleague\'s extension, e.g. "1002".'))
+    label: str = field(default="", metadata=doc("Text for the key; empty = the extension."))
+
+
+@dataclass(frozen=True, kw_only=True)
 class DirectoryConfig:
     """The company directory (docs/directory.md); the user's own contacts live in the data
     directory."""
@@ -453,6 +463,8 @@ class PhoneConfig:
     keys: KeysConfig = field(default_factory=KeysConfig, metadata=doc("Programmable keys."))
     directory: DirectoryConfig = field(default_factory=DirectoryConfig, metadata=doc(
         "The company directory."))
+    blf: list[BlfConfig] = field(default_factory=list, metadata=doc(
+        "Busy lamp field keys (docs/blf.md); watched through the first line.", max_items=16))
     groups: list[GroupConfig] = field(default_factory=list, metadata=doc(
         "Response groups the user belongs to.", max_items=8))
     roles: list[RoleConfig] = field(default_factory=list, metadata=doc(

@@ -662,6 +662,10 @@ class SipEngine:
     def _on_mwi(self, account: _Account, message: str) -> None:
         body = message.partition("\r\n\r\n")[2] or message.partition("\n\n")[2]
         summary = parse_message_summary(body)
+        if summary is None and not body.strip():
+            log.debug("line %d: an empty message-summary (nothing published yet)",
+                      account.line + 1)
+            return
         if summary is None:
             log.warning("line %d: a message-summary without Messages-Waiting: ignored",
                         account.line + 1)

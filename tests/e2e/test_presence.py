@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.e2e.conftest import PhoneFactory, wait_registered
 from tools.pbx.kamailio import Kamailio
 from tools.pbx.sipprobe import sip_request
+from tools.pbx.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -42,3 +45,67 @@ def test_unsolicited_message_waiting_lights_and_clears_the_led(
     phone.wait_status(lambda s: s["lines"][0]["messages"] == {"new": 0, "old": 7}, 5,
                       "the cleared count")
     assert phone.leds()["message"]["pattern"] == "off"
+
+
+def test_solicited_message_waiting_from_the_voicemail_server(
+        pbx: Kamailio, make_phone: PhoneFactory) -> None:
+    phone = make_phone("1001", pbx.port)
+    wait_registered(phone)
+    pbx.wait_message(lambda m: m.method == "SUBSCRIBE" and m.header("Event") == "message-summary"
+                     and m.direction == "in", 10, what="the phone's MWI subscription")
+    pbx.wait_message(lambda m: m.status == 200 and m.cseq_method == "SUBSCRIBE", 10,
+                     what="the subscription accepted")
+    pbx.publish_message_summary("1001", 3, 1)
+    phone.wait_status(lambda s: s["lines"][0]["messages"] == {"new": 3, "old": 1}, 10,
+                      "the count from the voicemail server")
+    assert phone.leds()["message"]["pattern"] == "slow_blink"
+    pbx.publish_message_summary("1001", 0, 4)
+    phone.wait_status(lambda s: s["lines"][0]["messages"] == {"new": 0, "old": 4}, 10,
+                      "the cleared count")
+    assert phone.leds()["message"]["pattern"] == "off"
+
+
+def test_my_referral_reaches_a_colleague_who_follows_me(
+        pbx: Kamailio, make_phone: PhoneFactory, tmp_path: Path) -> None:
+    me = make_phone("1001", pbx.port, extra='[keys]\nsoft4 = "referral"\n')
+    colleague_dir = tmp_path / "colleague-directory.xml"
+    colleague_dir.write_text('<directory><contact favourite="yes"><name>Anna Berg</name>'
+                             '<number type="extension">1001</number></contact></directory>')
+    # the colleague's favourites are followed (presence subscriptions) from its start
+    colleague = make_phone("1002", pbx.port,
+                           extra=f'[directory]\nfile = "{colleague_dir}"\n')
+    wait_registered(me)
+    wait_registered(colleague)
+    me.key("soft4")
+    me.key("down")
+    me.key("ok")  # Lunch
+    me.wait_text("Lunch until", 5)
+    publish = pbx.wait_message(lambda m: m.method == "PUBLISH" and "Lunch" in m.body, 10,
+                               what="the referral published")
+    assert "closed" in publish.body
+    seen = colleague.wait_status(lambda s: "1001" in s["presence"] and "Lunch" in s[
+        "presence"]["1001"]["note"] and s, 15, "the colleague to see the referral")
+    assert seen["presence"]["1001"]["available"] is False
+
+
+def test_blf_key_follows_a_colleagues_call(pbx: Kamailio, make_phone: PhoneFactory,
+                                           make_baresip) -> None:
+    phone = make_phone("1001", pbx.port,
+                       extra='[[blf]]\nkey = "line2"\nuser = "1003"\nlabel = "Bertil"\n')
+    caller = make_baresip("1002")
+    callee = make_baresip("1003")
+    wait_registered(phone)
+
+    def led() -> tuple[str, str]:
+        state = phone.leds()["line2"]
+        return state["pattern"], state["colour"]
+
+    wait_until(lambda: led() == ("on", "green"), 10, what="the BLF key idle (green)")
+    caller.dial(caller.uri_of("1003"))
+    wait_until(lambda: led() == ("fast_blink", "red"), 10, what="the BLF key ringing")
+    assert phone.status()["blf"]["1003"]["caller"] == "1002"
+    callee.wait_event("CALL_INCOMING", 5)
+    callee.answer()
+    wait_until(lambda: led() == ("on", "red"), 10, what="the BLF key busy")
+    caller.hangup()
+    wait_until(lambda: led() == ("on", "green"), 15, what="the BLF key idle again")

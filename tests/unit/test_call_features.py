@@ -444,3 +444,22 @@ def test_response_group_key_logs_in_and_out_with_its_led(tmp_path: Path) -> None
     keys(phone, "soft2")
     assert sip.last("make_call")[3] == "*740"
     assert not phone.terminals[0].group_logged_in(0)
+
+
+def test_blf_key_shows_the_colleagues_line_and_calls_or_picks_up() -> None:
+    phone, sip, clock = make_phone({"blf": [{"key": "line2", "user": "1003"}],
+                                    "features": {"directed_pickup": "**"}})
+    led = phone.terminals[0].board.leds
+    assert led["line2"].state.pattern is LedPattern.OFF  # nothing known yet
+    phone.blf_changed("1003", "idle")
+    assert (led["line2"].state.pattern, led["line2"].state.colour) == (LedPattern.ON, "green")
+    phone.blf_changed("1003", "ringing", "1002")
+    assert led["line2"].state.pattern is LedPattern.FAST_BLINK
+    keys(phone, "line2")  # ringing there: pick it up
+    assert sip.last("make_call")[3] == "**1003"
+    phone.on_sip_event(ev.CallStateChanged(sip.last("make_call")[1], "disconnected", 404, "NF"))
+    clock.advance(5)
+    phone.blf_changed("1003", "busy")
+    assert (led["line2"].state.pattern, led["line2"].state.colour) == (LedPattern.ON, "red")
+    keys(phone, "line2")  # busy: call them (call waiting at their end)
+    assert sip.last("make_call")[3] == "1003"

@@ -519,7 +519,7 @@ def test_config_to_dict_redacts_secrets_by_default() -> None:
     assert plain["api"]["token"] == REDACTED
     assert plain["device"]["language"] == "sv"
     assert list(plain) == ["device", "sip", "lines", "calls", "features", "keys", "directory",
-                           "groups", "roles", "sim", "api"]
+                           "blf", "groups", "roles", "sim", "api"]
 
 
 def test_config_to_dict_with_secrets_round_trips() -> None:
