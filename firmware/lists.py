@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 
-from firmware.directory import Contact, Directory, PersonalContacts
+from firmware.directory import Contact, Directory, MultiTap, PersonalContacts
 from firmware.history import HistoryEntry, HistoryStore
 from firmware.texts import text
 from firmware.views import NOTHING, UNHANDLED, Item, ListView, Outcome
@@ -88,43 +88,64 @@ class HistoryView(ListView):
 
 
 class DirectoryView(ListView):
-    """Search as you type: digits search names (T9) and numbers; with nothing typed, the
-    favourites. cancel deletes the last digit, then closes; ok opens the contact card."""
+    """Search as you type: digits search names (T9: one press per letter) and numbers; left or
+    right switches to letters typed by multi-tap (2 = a, 22 = b ...; # is a space). With
+    nothing typed, the favourites. cancel deletes the last key, then closes; ok opens the
+    contact card."""
 
     def __init__(self, directory: Directory, personal: PersonalContacts | None, language: str,
-                 presence: Callable[[str], str] | None = None) -> None:
+                 presence: Callable[[str], str] | None = None,
+                 now: Callable[[], float] | None = None) -> None:
         super().__init__(text("directory", language), empty_text=text("no_match", language))
         self.directory, self.personal = directory, personal
         self.language, self.presence = language, presence
+        self.now = now or (lambda: 0.0)
         self.query = ""
+        self.letters: MultiTap | None = None  # multi-tap entry, when chosen
         self.on_select = self._open_card
         self.refresh()
 
     def refresh(self) -> None:
-        found = self.directory.search_t9(self.query) if self.query else \
-            self.directory.favourites()
+        if self.letters is not None:
+            query = self.letters.text.strip()
+            found = self.directory.search_text(query) if query else self.directory.favourites()
+        else:
+            found = self.directory.search_t9(self.query) if self.query else \
+                self.directory.favourites()
         self.set_items([Item(("*" if c.favourite else "") + c.name, c) for c in found])
 
     def header(self, width: int) -> str:
-        title = f"{text('search', self.language)}: {self.query}" if self.query else \
-            text("favourites", self.language)
+        typed = self.letters.text if self.letters is not None else self.query
+        mode = " (abc)" if self.letters is not None else ""
+        title = f"{text('search', self.language)}{mode}: {typed}" if typed else \
+            text("favourites", self.language) + mode
         return title[:width]
 
     def key(self, name: str) -> Outcome:
-        if name == "cancel" and self.query:
-            self.query = self.query[:-1]
+        if name == "cancel" and (self.query or (self.letters and self.letters.text)):
+            if self.letters is not None:
+                self.letters.backspace()
+            else:
+                self.query = self.query[:-1]
             self.cursor = 0
             self.refresh()
             return NOTHING
         return super().key(name)
 
     def other_key(self, name: str) -> Outcome:
-        if name.isdigit():
+        if name in ("left", "right"):
+            self.letters = None if self.letters is not None else MultiTap()
+            self.query, self.cursor = "", 0
+        elif self.letters is not None and len(name) == 1 and name in "0123456789*#":
+            self.letters.press(name, self.now())
+            self.cursor = 0
+        elif name.isdigit():
             self.query += name
             self.cursor = 0
-            self.refresh()
-            return NOTHING
-        return UNHANDLED
+        else:
+            return UNHANDLED
+        self.refresh()
+        return NOTHING
 
     def _open_card(self, item: Item) -> Outcome:
         return Outcome(push=ContactCard(item.value, self.personal, self.language,

@@ -93,6 +93,10 @@ class MyReferral:
         log.info("referral set: %s", self.text())
         self.watch.rearm()
 
+    def rearm_publish(self) -> None:
+        """Publish again (the language or the note changed): same referral, new words."""
+        self._on_change(self.current(), None)
+
     def _on_change(self, referral: Referral, end: datetime | None) -> None:
         available = self.book.is_available(self.now())
         if self.publish is not None:

@@ -21,6 +21,7 @@ from board.parts import Board
 from firmware.call import Call, CallState, EndReason
 from firmware.clock import Clock, Timer
 from firmware.config import PhoneConfig
+from firmware.config.overrides import OverrideStore, needs_restart
 from firmware.directory import (
     Contact,
     Directory,
@@ -31,11 +32,14 @@ from firmware.directory import (
 from firmware.history import HistoryStore
 from firmware.lists import DirectoryView, HistoryView
 from firmware.my_referral import MyReferral, ReferralMenu
+from firmware.phone_settings import PhoneSettings
 from firmware.recordings import RecordingError, RecordingStore
 from firmware.registration import LineRegistration, RegState
+from firmware.settings_menu import main_menu
 from firmware.sip import events as ev
 from firmware.storage import atomic_write_json
 from firmware.terminal import Terminal
+from firmware.texts import text
 from firmware.views import ListView
 
 log = logging.getLogger("luren.phone")
@@ -90,8 +94,10 @@ class Phone:
 
     def __init__(self, config: PhoneConfig, clock: Clock, engine: SipCommands,
                  boards: list[Board], rng: random.Random | None = None,
-                 audio: AudioRoute | None = None, data_dir: Path | None = None) -> None:
+                 audio: AudioRoute | None = None, data_dir: Path | None = None,
+                 overrides: OverrideStore | None = None) -> None:
         self.config = config
+        self.overrides = overrides  # the user's changes made on the phone
         self.audio = audio
         self._settings_path = data_dir / "state" / "settings.json" if data_dir else None
         self.settings = self._load_settings()
@@ -124,7 +130,7 @@ class Phone:
         self.messages: dict[int, tuple[int, int]] = {}  # line -> (new, old) voice messages
         self.view_makers: dict[str, Callable[[Terminal], ListView | None]] = {
             "history": self._history_view, "directory": self._directory_view,
-            "referral": self._referral_view}
+            "referral": self._referral_view, "menu": self._menu_view}
 
     def start(self) -> None:
         self.referral.start()
@@ -393,10 +399,32 @@ class Phone:
 
     def _directory_view(self, terminal: Terminal) -> ListView:
         return DirectoryView(self.directory, self.personal, self.config.device.language,
-                             self.presence_text)
+                             self.presence_text, now=self.clock.now)
 
     def _referral_view(self, terminal: Terminal) -> ListView:
         return ReferralMenu(self.referral, self.config.device.language)
+
+    def _menu_view(self, terminal: Terminal) -> ListView:
+        """The main menu: referral, history and contacts, then the settings."""
+        extra = [(lambda lang: ReferralMenu(self.referral, lang).title,
+                  lambda: self._referral_view(terminal)),
+                 (lambda lang: text("history", lang),
+                  lambda: self._history_view(terminal) or ListView("-")),
+                 (lambda lang: text("directory", lang), lambda: self._directory_view(terminal))]
+        return main_menu(PhoneSettings(self), extra)
+
+    def apply_config(self, new: PhoneConfig) -> None:
+        """Use a changed config at once; what only a restart can change is logged."""
+        old, self.config = self.config, new
+        later = needs_restart(old, new)
+        if later:
+            log.warning("settings that take effect after a restart: %s", ", ".join(later))
+        self.tones = tone_set(new.device.tone_country)
+        self._tz = ZoneInfo(new.device.time_zone)
+        for terminal in self.terminals:
+            terminal.config_changed()
+        self.referral.rearm_publish()
+        self.refresh()
 
     def new_messages(self, lines: list[int]) -> int:
         return sum(self.messages.get(line, (0, 0))[0] for line in lines)

@@ -15,6 +15,7 @@ from board.profile import BoardProfile, build_board, load_profile
 from firmware.api import ControlApi
 from firmware.clock import Clock
 from firmware.config import PhoneConfig
+from firmware.config.overrides import OVERRIDES_FILE, OverrideStore
 from firmware.config.schema import split_host_port
 from firmware.phone import Phone
 from firmware.sip import events as ev
@@ -55,10 +56,12 @@ async def run_phone(options: RunOptions) -> int:
     except (OSError, RuntimeError, ValueError) as exc:
         log.error("the board cannot start: %s", exc)
         return 1
-    engine = SipEngine(options.config, sink, options.data_dir,
+    overrides = OverrideStore(options.data_dir / OVERRIDES_FILE, base=options.config)
+    config = overrides.apply()  # the provisioned file, and the user's changes on top
+    engine = SipEngine(config, sink, options.data_dir,
                        audio.ends if audio is not None else None)
-    phone = Phone(options.config, clock, engine, [board], audio=audio,
-                  data_dir=options.data_dir)
+    phone = Phone(config, clock, engine, [board], audio=audio, data_dir=options.data_dir,
+                  overrides=overrides)
     phone_box.append(phone)
     if audio is not None:
         audio.on_failure = phone.audio_failed
@@ -72,7 +75,7 @@ async def run_phone(options: RunOptions) -> int:
         log.error("%s", exc)
         return 1
     phone.start()
-    watcher = await _start_blf(options.config, phone, loop)
+    watcher = await _start_blf(config, phone, loop)
     api = ControlApi(phone, lambda: asyncio.wrap_future(engine.stats()),
                      options.config.api.token, options.test_clock)
     try:

@@ -397,6 +397,10 @@ class Terminal(CallFeatures):
         if view is not None:
             self.views.append(view)
 
+    def config_changed(self) -> None:
+        """The config changed on the phone (settings menu): take up what depends on it."""
+        self._plan = DialPlan(self.phone.config.device.dial_plan)
+
     def _group_key(self, name: str) -> bool:
         """A key bound to a response group logs in or out (when no call is going on)."""
         index = self.group_for_key(name)

@@ -463,3 +463,38 @@ def test_blf_key_shows_the_colleagues_line_and_calls_or_picks_up() -> None:
     assert (led["line2"].state.pattern, led["line2"].state.colour) == (LedPattern.ON, "red")
     keys(phone, "line2")  # busy: call them (call waiting at their end)
     assert sip.last("make_call")[3] == "1003"
+
+
+def test_directory_search_by_letters_with_multi_tap(tmp_path: Path) -> None:
+    phone, _, clock = directory_phone(tmp_path)
+    keys(phone, "directory", "right")
+    assert screen(phone).startswith("Favourites (abc)")
+    keys(phone, "22")  # b
+    clock.advance(1.5)
+    keys(phone, "33")  # e
+    assert screen(phone).startswith("Search (abc): Be\n>Anna Berg\n Bertil Ek")  # Berg, Bertil
+    keys(phone, "cancel")  # back to "B"
+    assert screen(phone).startswith("Search (abc): B\n")
+
+
+def test_the_menu_changes_the_language_at_once_and_keeps_it(tmp_path: Path) -> None:
+    from firmware.config.overrides import OVERRIDES_FILE, OverrideStore
+
+    base = parse_config({"device": {"language": "en"},
+                         "lines": [{"user": "1001", "registrar": "127.0.0.1:5060"}]})
+    store = OverrideStore(tmp_path / OVERRIDES_FILE, base=base)
+    phone = Phone(store.apply(), ManualClock(), RecordingSip(), [sim_board()],
+                  data_dir=tmp_path, overrides=store)
+    phone.start()
+    keys(phone, "menu")
+    assert screen(phone).startswith("Menu") or "Referral" in screen(phone)
+    rows = phone.terminals[0].views[-1].items
+    language = next(i for i, item in enumerate(rows) if item.label.startswith("Language"))
+    for _ in range(language):
+        keys(phone, "down")
+    keys(phone, "ok")
+    assert "English" in screen(phone) and "Svenska" in screen(phone)
+    keys(phone, "up", "up", "ok")  # Svenska
+    keys(phone, "menu")
+    assert phone.config.device.language == "sv"
+    assert OverrideStore(tmp_path / OVERRIDES_FILE, base=base).apply().device.language == "sv"
