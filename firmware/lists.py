@@ -1,7 +1,8 @@
 """The phone's lists, built on `firmware.views`: call history, and the menus that follow.
 
-Keys in the history (docs/people.md): up/down move, ok calls the number back, left/right show
-all calls or only missed ones, # deletes the selected call, * deletes them all (after an ok).
+Keys in the history (docs/people.md): up/down move, ok calls the number back, left shows all
+calls or only missed ones, right shows the call's details (number, line, date and time,
+duration), # deletes the selected call, * deletes them all (after an ok).
 Opening the history marks the missed calls seen: the missed-call count and LED go out.
 """
 
@@ -67,10 +68,12 @@ class HistoryView(ListView):
         return Outcome(act=("dial", item.value.number))
 
     def other_key(self, name: str) -> Outcome:
-        if name in ("left", "right"):
+        if name == "left":
             self.missed_only = not self.missed_only
             self.cursor = 0
             self.reload()
+        elif name == "right" and self.selected is not None:
+            return Outcome(push=self._details(self.selected.value))
         elif name == "#" and self.selected is not None:
             self.store.delete(self.selected.value.id)
             self.reload()
@@ -80,6 +83,18 @@ class HistoryView(ListView):
         else:
             return UNHANDLED
         return NOTHING
+
+    def _details(self, entry: HistoryEntry) -> ListView:
+        local = entry.started.astimezone(self.tz)
+        minutes, seconds = divmod(round(entry.duration_s), 60)
+        view = ListView(entry.name or entry.number,
+                        on_select=lambda item: Outcome(act=("dial", entry.number)))
+        view.set_items([Item(entry.number, entry.number),
+                        Item(f"{text('kind_' + entry.kind, self.language)} "
+                             f"{text('line_word', self.language)} {entry.line + 1}"),
+                        Item(local.strftime("%Y-%m-%d %H:%M")),
+                        Item(f"{minutes}:{seconds:02d}")])
+        return view
 
     def _delete_all(self) -> Outcome:
         self.store.clear("missed" if self.missed_only else None)

@@ -322,7 +322,9 @@ def test_missed_calls_are_counted_until_the_history_is_opened(tmp_path: Path) ->
     assert screen(phone).startswith("Call history\n>>1004")
     assert "!1003" in screen(phone)
     assert phone.missed_calls() == 0
-    keys(phone, "right")  # missed only
+    keys(phone, "right")  # the details of the newest: the call to 1004
+    assert screen(phone).startswith("1004\n>1004\n Dialled line 1\n")
+    keys(phone, "cancel", "left")  # missed only
     assert screen(phone).startswith("Missed calls\n>!1003")
     keys(phone, "ok")  # call back
     assert sip.last("make_call")[3] == "1003"
