@@ -38,6 +38,7 @@ log = logging.getLogger("luren.sip")
 EventSink = Callable[[ev.SipEvent], None]
 PUMP_MS = 10
 FLOOD_HOLD_S = 1.0  # how long a call refused for arriving in a flood holds its call slot
+TRANSPORT_ATTEMPTS = 5  # free ports tried for UDP + TCP together when the port is 0
 UNBORN_S = 3.0  # how long pjsua may take to place the call a REFER asked for
 
 _INV_STATES = {
@@ -391,16 +392,26 @@ class SipEngine:
             self._add_account(index, line)
 
     def _create_transports(self, ep: pj.Endpoint) -> None:
-        tcfg = pj.TransportConfig()
-        tcfg.port = self._cfg.sip.port
-        tcfg.boundAddress = self._cfg.sip.bind_address
-        if self._cfg.sip.public_address:
-            tcfg.publicAddress = self._cfg.sip.public_address
-        udp = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
-        self.sip_port = ep.transportGetInfo(udp).localName.rsplit(":", 1)[1]
-        self.sip_port = int(self.sip_port)
-        tcfg.port = self.sip_port  # TCP on the same port as UDP, like every desk phone
-        ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcfg)
+        """UDP and TCP on one port, like every desk phone. With port 0 the system picks the
+        UDP port; should that number be taken for TCP, another is tried."""
+        attempts = 1 if self._cfg.sip.port else TRANSPORT_ATTEMPTS
+        for attempt in range(attempts):
+            tcfg = pj.TransportConfig()
+            tcfg.port = self._cfg.sip.port
+            tcfg.boundAddress = self._cfg.sip.bind_address
+            if self._cfg.sip.public_address:
+                tcfg.publicAddress = self._cfg.sip.public_address
+            udp = ep.transportCreate(pj.PJSIP_TRANSPORT_UDP, tcfg)
+            self.sip_port = int(ep.transportGetInfo(udp).localName.rsplit(":", 1)[1])
+            tcfg.port = self.sip_port
+            try:
+                ep.transportCreate(pj.PJSIP_TRANSPORT_TCP, tcfg)
+                return
+            except pj.Error:
+                if attempt == attempts - 1:
+                    raise
+                log.info("TCP port %d is taken: another port for both", self.sip_port)
+                ep.transportClose(udp)
 
     def _set_codecs(self, ep: pj.Endpoint) -> None:
         wanted = [c.lower() for c in self._cfg.sip.codecs]
