@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Any
 
 
 class CallState(enum.Enum):
@@ -90,6 +91,7 @@ class Call:
     remote_held: bool = False  # the far end holds us
     feature: bool = False  # a feature code being dialled (no dial plan)
     replaced: bool = False  # another call took its place (transfer)
+    pickup: Any = None  # a call ringing elsewhere this one takes over (sip.events.Pickup)
 
     @property
     def ended(self) -> bool:

@@ -513,10 +513,13 @@ class CallFeatures:
         blf = next((b for b in self.phone.config.blf if b.key == name), None)
         if blf is None:
             return False
-        state = self.phone.blf.get(blf.user, ("unknown", ""))[0]
+        state, caller = self.phone.blf.get(blf.user, ("unknown", ""))
         code = self.phone.config.features.directed_pickup
+        pickup = self.phone.pickups.get(blf.user)
         if state == "ringing" and code:
             self.dial(code + blf.user)
+        elif state == "ringing" and pickup is not None and caller:
+            self.dial(caller, pickup=pickup)  # RFC 3891: the caller takes us instead
         else:
             self.dial(blf.user)
         return True
@@ -596,7 +599,7 @@ class CallFeatures:
 
     # provided by Terminal (declared for type checkers)
     def refresh(self) -> None: ...
-    def dial(self, number: str) -> bool: ...
+    def dial(self, number: str, pickup: ev.Pickup | None = None) -> bool: ...
     def _new_call(self, state: CallState, number: str = "") -> Call: ...
     def _clear_ended(self) -> None: ...
     def _after_end(self) -> None: ...

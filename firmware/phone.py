@@ -52,7 +52,8 @@ class SipCommands(Protocol):
     def new_call_id(self) -> str: ...
     def register(self, line: int) -> None: ...
     def make_call(self, call_id: str, line: int, number: str,
-                  identity: ev.OutgoingIdentity | None = None) -> None: ...
+                  identity: ev.OutgoingIdentity | None = None,
+                  pickup: ev.Pickup | None = None) -> None: ...
     def ring(self, call_id: str) -> None: ...
     def answer(self, call_id: str) -> None: ...
     def hangup(self, call_id: str, code: int = 0) -> None: ...
@@ -104,6 +105,7 @@ class Phone:
         self.directory, self.personal = self._load_directory(data_dir)
         self.presence: dict[str, tuple[bool, str]] = {}  # colleague -> (available, note)
         self.blf: dict[str, tuple[str, str]] = {}  # colleague -> (state, the caller ringing)
+        self.pickups: dict[str, ev.Pickup] = {}  # colleague -> the call ringing there
         self.referral = MyReferral(
             clock, lambda: self.config.device.language, lambda: self._tz,
             data_dir / "state" / "referral.json" if data_dir else None,
@@ -373,9 +375,15 @@ class Phone:
                     break
         return users[:limit]
 
-    def blf_changed(self, user: str, state: str, caller: str = "") -> None:
-        """A watched colleague's line state (the dialog watcher): idle, ringing, busy."""
+    def blf_changed(self, user: str, state: str, caller: str = "",
+                    pickup: ev.Pickup | None = None) -> None:
+        """A watched colleague's line state (the dialog watcher): idle, ringing, busy; while
+        ringing, the call's identifiers for a pickup when the PBX gave them."""
         self.blf[user] = (state, caller)
+        if pickup is not None:
+            self.pickups[user] = pickup
+        else:
+            self.pickups.pop(user, None)
         log.info("BLF %s: %s%s", user, state, f" (from {caller})" if caller else "")
         self.refresh()
 

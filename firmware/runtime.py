@@ -20,6 +20,7 @@ from firmware.config.schema import split_host_port
 from firmware.phone import Phone
 from firmware.sip import events as ev
 from firmware.sip.dialog_watch import DialogWatcher
+from firmware.sip.dialoginfo import Ringing
 from firmware.sip.engine import SipEngine
 from firmware.sip.uri import host_port
 from firmware.storage import atomic_write_json
@@ -118,7 +119,7 @@ async def _start_blf(config: PhoneConfig, phone: Phone,
     watcher = DialogWatcher(
         loop, line.user, line.auth_name, line.password, domain, host, port or 5060,
         lambda user, state, detail: phone.blf_changed(
-            user, state, detail.caller_user if detail is not None else ""),
+            user, state, detail.caller_user if detail is not None else "", _pickup(detail)),
         local_host="127.0.0.1" if bind in ("0.0.0.0", "") else bind, transport=line.transport)
     try:
         await watcher.start()
@@ -128,6 +129,12 @@ async def _start_blf(config: PhoneConfig, phone: Phone,
     for blf in config.blf:
         watcher.watch(blf.user)
     return watcher
+
+
+def _pickup(ringing: Ringing | None) -> ev.Pickup | None:
+    if ringing is None or not (ringing.call_id and ringing.local_tag and ringing.remote_tag):
+        return None
+    return ev.Pickup(ringing.call_id, ringing.local_tag, ringing.remote_tag)
 
 
 def _announce(options: RunOptions, sip_port: int, api_port: int) -> None:

@@ -18,6 +18,7 @@ from firmware.callfeatures import CallFeatures, Mode
 from firmware.clock import Timer
 from firmware.dialplan import DialPlan, Match
 from firmware.screens import LineView, call_screen, conference_screen, idle_screen, two_sides
+from firmware.sip import events as ev
 from firmware.texts import text
 from firmware.views import ListView
 
@@ -152,9 +153,9 @@ class Terminal(CallFeatures):
             log.debug("key %s does nothing in this state", name)
         self.refresh()
 
-    def dial(self, number: str) -> bool:
+    def dial(self, number: str, pickup: ev.Pickup | None = None) -> bool:
         """Click-to-dial: dial `number` hands-free; False when the terminal is busy. A call
-        in progress is put on hold first."""
+        in progress is put on hold first. `pickup`: take over a call ringing elsewhere."""
         call = self.call
         if self.alerting is not None or self.conference or len(self.all_calls()) >= \
                 self.phone.config.device.max_calls:
@@ -165,6 +166,7 @@ class Terminal(CallFeatures):
             return False
         self._clear_ended()
         self.call = self._new_call(CallState.DIALING, number)
+        self.call.pickup = pickup
         if not self.offhook and self.hands_free is None:
             self.hands_free = self._hands_free_path()
         self._send()
@@ -476,9 +478,9 @@ class Terminal(CallFeatures):
         self.phone.calls[call.id] = call
         call.to(CallState.CALLING, self.now())
         self.last_number = call.number
-        number, identity = (call.number, None) if call.feature else \
+        number, identity = (call.number, None) if call.feature or call.pickup else \
             self.outgoing_identity(call.number)
-        self.phone.engine.make_call(call.id, call.line, number, identity)
+        self.phone.engine.make_call(call.id, call.line, number, identity, call.pickup)
         timeout = self.phone.config.device.no_answer_timeout
         self._timers["no_answer"] = self.phone.clock.call_later(timeout, self._no_answer)
 

@@ -220,9 +220,10 @@ class SipEngine:
         self._submit("register", lambda: self._accounts[line].setRegistration(True))
 
     def make_call(self, call_id: str, line: int, number: str,
-                  identity: ev.OutgoingIdentity | None = None) -> None:
-        self._submit("make_call", lambda: self._make_call(call_id, line, number, identity),
-                     call_id)
+                  identity: ev.OutgoingIdentity | None = None,
+                  pickup: ev.Pickup | None = None) -> None:
+        self._submit("make_call",
+                     lambda: self._make_call(call_id, line, number, identity, pickup), call_id)
 
     def ring(self, call_id: str) -> None:
         self._submit("ring", lambda: self._answer(call_id, 180), call_id)
@@ -495,7 +496,7 @@ class SipEngine:
         return uri + ";transport=tcp" if cfg.transport == "tcp" else uri
 
     def _make_call(self, call_id: str, line: int, number: str,
-                   identity: ev.OutgoingIdentity | None) -> None:
+                   identity: ev.OutgoingIdentity | None, pickup: ev.Pickup | None) -> None:
         account = self._accounts[line]
         uri = self._target_uri(line, number)
         call = _Call(self, account, call_id)
@@ -503,6 +504,11 @@ class SipEngine:
         prm = pj.CallOpParam(True)
         if identity is not None:
             self._set_identity(prm.txOption, line, identity)
+        if pickup is not None:  # the caller replaces its early dialog with this call
+            # RFC 3891: to-tag is the recipient's (the caller's) own tag, from-tag its peer's
+            _add_header(prm.txOption, "Replaces",
+                        f"{pickup.call_id};to-tag={pickup.caller_tag};"
+                        f"from-tag={pickup.callee_tag};early-only")
         try:
             call.makeCall(uri, prm)
         except pj.Error as exc:

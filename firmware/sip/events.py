@@ -125,6 +125,16 @@ class OutgoingIdentity:
 
 
 @dataclass(frozen=True)
+class Pickup:
+    """A call ringing at a colleague, to take over with INVITE + Replaces (RFC 3891,
+    early-only) sent to its caller: the early dialog's Call-ID and both tags."""
+
+    call_id: str
+    callee_tag: str
+    caller_tag: str
+
+
+@dataclass(frozen=True)
 class DtmfReceived:
     call_id: str
     digit: str

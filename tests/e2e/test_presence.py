@@ -109,3 +109,28 @@ def test_blf_key_follows_a_colleagues_call(pbx: Kamailio, make_phone: PhoneFacto
     wait_until(lambda: led() == ("on", "red"), 10, what="the BLF key busy")
     caller.hangup()
     wait_until(lambda: led() == ("on", "green"), 15, what="the BLF key idle again")
+
+
+def test_blf_key_picks_up_a_call_ringing_at_a_colleague(pbx: Kamailio, make_phone: PhoneFactory,
+                                                        make_baresip) -> None:
+    """No pickup code at the PBX: the phone sends its INVITE with Replaces (early-only) to
+    the caller, who takes it instead of the colleague's ringing phone (RFC 3891)."""
+    phone = make_phone("1001", pbx.port, extra='[[blf]]\nkey = "line2"\nuser = "1003"\n')
+    caller = make_phone("1002", pbx.port)
+    colleague = make_baresip("1003")
+    wait_registered(phone)
+    wait_registered(caller)
+    caller.dial("1003")
+    colleague.wait_event("CALL_INCOMING", 10)
+    phone.wait_status(lambda s: s["blf"].get("1003", {}).get("state") == "ringing", 10,
+                      "the colleague's phone ringing")
+    phone.key("line2")
+    picked = phone.wait_status(lambda s: s["calls"] and s["calls"][0]["state"] == "connected"
+                               and s, 10, "the call picked up")
+    assert picked["calls"][0]["remote"] == "1002"
+    caller.wait_status(lambda s: s["calls"] and s["calls"][0]["state"] == "connected"
+                       and s["calls"][0]["remote"] == "1001", 10,
+                       "the caller now talking to 1001")
+    colleague.wait_event("CALL_CLOSED", 10)  # the colleague's phone stopped ringing
+    invite = pbx.wait_message(lambda m: m.method == "INVITE" and m.has_header("Replaces"), 5)
+    assert "early-only" in invite.header("Replaces")

@@ -500,3 +500,12 @@ def test_the_menu_changes_the_language_at_once_and_keeps_it(tmp_path: Path) -> N
     keys(phone, "menu")
     assert phone.config.device.language == "sv"
     assert OverrideStore(tmp_path / OVERRIDES_FILE, base=base).apply().device.language == "sv"
+
+
+def test_blf_pickup_without_a_pbx_code_calls_the_caller_with_replaces() -> None:
+    phone, sip, _ = make_phone({"blf": [{"key": "line2", "user": "1003"}]})
+    phone.blf_changed("1003", "ringing", "1002", ev.Pickup("abc@pbx", "t-1003", "t-1002"))
+    keys(phone, "line2")
+    assert sip.last("make_call")[3] == "1002"
+    assert phone.terminals[0].call is not None
+    assert phone.terminals[0].call.pickup == ev.Pickup("abc@pbx", "t-1003", "t-1002")

@@ -42,7 +42,8 @@ class RecordingSip:
         self.sent.append(("register", line))
 
     def make_call(self, call_id: str, line: int, number: str,
-                  identity: ev.OutgoingIdentity | None = None) -> None:
+                  identity: ev.OutgoingIdentity | None = None,
+                  pickup: ev.Pickup | None = None) -> None:
         self.sent.append(("make_call", call_id, line, number))
         self.identities.append(identity)
 
