@@ -509,3 +509,27 @@ def test_blf_pickup_without_a_pbx_code_calls_the_caller_with_replaces() -> None:
     assert sip.last("make_call")[3] == "1002"
     assert phone.terminals[0].call is not None
     assert phone.terminals[0].call.pickup == ev.Pickup("abc@pbx", "t-1003", "t-1002")
+
+
+def test_a_daily_referral_set_from_the_keypad_starts_and_ends_by_itself(tmp_path: Path) -> None:
+    phone, sip, clock = make_phone({"keys": {"soft4": "referral"}}, tmp_path)
+    # the manual clock starts on Wednesday 18 Nov 2026, 12:06 in Stockholm
+    keys(phone, "soft4")
+    menu = phone.terminals[0].views[-1]
+    for _ in range(len(menu.items) - 1):
+        keys(phone, "down")
+    keys(phone, "ok")  # Future referrals
+    assert screen(phone).startswith("Future referrals\n>New...")
+    keys(phone, "ok", "ok")  # New..., Lunch
+    keys(phone, "down", "ok")  # Every day
+    keys(phone, "1230", "1330", "ok")
+    assert "Lunch 1230-1330 Eve" in screen(phone)  # Every day, cut at 20 columns
+    keys(phone, "cancel", "cancel")
+    assert "Lunch" not in screen(phone)
+    clock.advance(25 * 60)  # 12:31
+    assert "Lunch until 13:30" in screen(phone)
+    assert [c for c in sip.sent if c[0] == "publish_presence"][-1][2] is False
+    clock.advance(60 * 60)  # 13:31: over
+    assert "Lunch" not in screen(phone)
+    again, _, _ = make_phone(data_dir=tmp_path)  # kept across a restart
+    assert len(again.referral.book.schedules) == 1
