@@ -29,6 +29,7 @@ from firmware.directory import (
     PersonalContacts,
     load_directory,
 )
+from firmware.directory.ldapsource import fetch_ldap
 from firmware.history import HistoryStore
 from firmware.lists import DirectoryView, HistoryView
 from firmware.my_referral import MyReferral, ReferralMenu
@@ -358,6 +359,23 @@ class Phone:
                 company = list(result.contacts)
                 log.info("company directory: %d contacts from %s", len(company), path)
         return Directory(company, personal), personal
+
+    def fetch_ldap_directory(self) -> list[Contact] | None:
+        """The company directory from LDAP where configured (blocking: the runtime calls it
+        off the loop and hands the result to `directory.set_company`); None = not used."""
+        cfg = self.config.directory
+        if not cfg.ldap_url or cfg.file:
+            return None
+        try:
+            result = fetch_ldap(cfg.ldap_url, cfg.ldap_base, bind_dn=cfg.ldap_bind_dn,
+                                password=cfg.ldap_password, filter=cfg.ldap_filter)
+        except DirectoryError as exc:
+            log.error("company directory from %s not loaded: %s", cfg.ldap_url, exc)
+            return None
+        for problem in result.problems:
+            log.warning("company directory (LDAP): %s", problem)
+        log.info("company directory: %d contacts from %s", len(result.contacts), cfg.ldap_url)
+        return list(result.contacts)
 
     def name_for(self, number: str) -> str | None:
         """The directory's name for a number (callers, history)."""

@@ -77,6 +77,9 @@ async def run_phone(options: RunOptions) -> int:
         return 1
     phone.start()
     watcher = await _start_blf(config, phone, loop)
+    ldap = await loop.run_in_executor(None, phone.fetch_ldap_directory)
+    if ldap is not None:
+        phone.directory.set_company(ldap)
     api = ControlApi(phone, lambda: asyncio.wrap_future(engine.stats()),
                      options.config.api.token, options.test_clock)
     try:

@@ -27,8 +27,10 @@ esac
 #   tmux: drives the terminal front panel in its tests
 #   iproute2 util-linux: private network namespaces (ip, unshare) for the SIP torture test
 #   libspeexdsp-dev swig: to build speexdsp (hands-free echo cancellation)
+#   slapd: a real LDAP server for the LDAP company directory tests (started per test, loopback)
 PACKAGES="kamailio kamailio-utils-modules kamailio-presence-modules sip-tester baresip-core
-espeak-ng sox alsa-utils libasound2-dev gcc tmux iproute2 util-linux libspeexdsp-dev swig"
+espeak-ng sox alsa-utils libasound2-dev gcc tmux iproute2 util-linux libspeexdsp-dev swig
+slapd"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"

@@ -407,6 +407,17 @@ class DirectoryConfig:
     file: str = field(default="", metadata=doc(
         "The company directory file (XML, CSV or vCard), as provisioning delivers it; a "
         "relative path is in the data directory; empty = none."))
+    ldap_url: str = field(default="", metadata=doc(
+        "LDAP server for the company directory: ldap://host[:port], ldaps://host[:port], or "
+        "ldap://host?starttls; used when `file` is empty; empty = no LDAP."))
+    ldap_base: str = field(default="", metadata=doc(
+        'Where to search, e.g. "ou=people,dc=example,dc=se".'))
+    ldap_bind_dn: str = field(default="", metadata=doc(
+        "Who the phone logs in as; empty = anonymously."))
+    ldap_password: str = field(default="", repr=False, metadata=doc(
+        "Password for ldap_bind_dn.", secret=True))
+    ldap_filter: str = field(default="(objectClass=inetOrgPerson)", metadata=doc(
+        "LDAP search filter choosing the entries to show."))
 
 
 @dataclass(frozen=True, kw_only=True)
