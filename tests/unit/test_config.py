@@ -16,6 +16,7 @@ from firmware.config import (
     ConfigError,
     ConfigProblem,
     DeviceConfig,
+    DirectoryConfig,
     FeaturesConfig,
     KeysConfig,
     LineConfig,
@@ -499,8 +500,8 @@ def test_default_config_lists_every_key_once_per_table() -> None:
     text = dump_default_config()
     keys = re.findall(r"^(\w+) = ", text, flags=re.MULTILINE)
     expected = [f.name for cls in (DeviceConfig, SipConfig, LineConfig, CallsConfig,
-                                   FeaturesConfig, KeysConfig) for f in
-                dataclasses.fields(cls)] + ["file", "mic_tone_hz", "mic_file", "record_earpiece",
+                                   FeaturesConfig, KeysConfig, DirectoryConfig) for f in
+                dataclasses.fields(cls)] + ["mic_tone_hz", "mic_file", "record_earpiece",
                                             "listen", "token"]
     assert keys == expected
     assert "# SIP digest password." in text
