@@ -33,3 +33,15 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, value: Any) -> None:
     atomic_write(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
+
+
+def move_aside(path: Path, tag: str = "corrupt") -> Path:
+    """Rename a file the phone cannot use to `<name>.<tag>` (then `.<tag>.1`, `.2` ...) so a
+    technician can look at it; returns the new path. Raises OSError when it cannot."""
+    aside = path.with_name(f"{path.name}.{tag}")
+    number = 0
+    while aside.exists():
+        number += 1
+        aside = path.with_name(f"{path.name}.{tag}.{number}")
+    os.replace(path, aside)
+    return aside

@@ -40,7 +40,6 @@ import copy
 import dataclasses
 import json
 import logging
-import os
 import re
 import typing
 from collections.abc import Iterator, Mapping
@@ -49,7 +48,7 @@ from typing import Any, Final
 
 from firmware.config.load import ConfigError, ConfigProblem, config_to_dict, parse_config
 from firmware.config.schema import PhoneConfig
-from firmware.storage import atomic_write_json
+from firmware.storage import atomic_write_json, move_aside
 
 log = logging.getLogger("luren.config.overrides")
 
@@ -306,9 +305,8 @@ class OverrideStore:
         self._values = kept
 
     def _set_aside(self, what: str, kept: dict[str, Any]) -> None:
-        aside = _aside_path(self.path)
         try:
-            os.replace(self.path, aside)
+            aside = move_aside(self.path)
         except OSError as exc:
             self._problem(f"{self.path} {what}; moving it aside failed ({exc.strerror})")
             return
@@ -326,13 +324,6 @@ class OverrideStore:
         self.problems.append(text)
 
 
-def _aside_path(path: Path) -> Path:
-    aside = path.with_name(path.name + ".corrupt")
-    n = 0
-    while aside.exists():
-        n += 1
-        aside = path.with_name(f"{path.name}.corrupt.{n}")
-    return aside
 
 
 # --- live or restart ----------------------------------------------------------------------------

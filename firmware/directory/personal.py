@@ -28,14 +28,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from firmware.storage import atomic_write_json
+from firmware.storage import atomic_write_json, move_aside
 
 from .model import Contact, Number
 from .numbers import is_dialable, normalise_number
@@ -242,9 +241,8 @@ class PersonalContacts:
         return bad
 
     def _set_aside(self, what: str, *, salvaged: bool) -> None:
-        aside = _aside_path(self.path)
         try:
-            os.replace(self.path, aside)
+            aside = move_aside(self.path)
         except OSError as error:
             self._problem(f"{self.path} {what}; moving it aside failed ({error.strerror})")
             return
@@ -270,13 +268,6 @@ def _reason(error: Exception) -> str:
     return "not UTF-8 text"
 
 
-def _aside_path(path: Path) -> Path:
-    aside = path.with_name(path.name + ".corrupt")
-    n = 0
-    while aside.exists():
-        n += 1
-        aside = path.with_name(f"{path.name}.corrupt.{n}")
-    return aside
 
 
 def _group_name(name: str) -> str:

@@ -2,7 +2,7 @@
 
 Loading never raises. A missing file is an empty book (Available, no schedules). A file that is
 not the JSON this module writes (torn by hand, wrong shapes, impossible values) is logged,
-renamed to `<name>.corrupt` (`.corrupt-2`, ... when that exists) so it can be looked at, and
+renamed to `<name>.corrupt` (`.corrupt.1`, ... when that exists) so it can be looked at, and
 the book starts empty. One entry whose type is no longer configured (a custom type removed
 from the config) or whose time zone this system does not know is dropped alone, with a
 warning; the rest of the file is kept. Custom types are not stored here: they come from config.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from datetime import date, datetime, time
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 from firmware.referral.book import ReferralBook
 from firmware.referral.kinds import Referral, ReferralError, ReferralType
 from firmware.referral.schedule import ScheduledReferral
-from firmware.storage import atomic_write_json
+from firmware.storage import atomic_write_json, move_aside
 
 log = logging.getLogger("luren.referral")
 
@@ -142,13 +141,8 @@ class ReferralStore:
         return True
 
     def _move_aside(self) -> Path | None:
-        aside = self.path.with_name(self.path.name + ".corrupt")
-        number = 2
-        while aside.exists() and number < 100:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{number}")
-            number += 1
         try:
-            os.replace(self.path, aside)
+            aside = move_aside(self.path)
         except OSError as exc:
             log.error("could not move %s aside: %s", self.path, exc)
             return None

@@ -467,7 +467,7 @@ def test_second_corrupt_file_does_not_overwrite_the_first(tmp_path: Path) -> Non
         path.write_bytes(content)
         ReferralStore(path).load()
     assert (tmp_path / "referrals.json.corrupt").read_bytes() == b"one"
-    assert (tmp_path / "referrals.json.corrupt-2").read_bytes() == b"two"
+    assert (tmp_path / "referrals.json.corrupt.1").read_bytes() == b"two"
 
 
 def test_entry_of_a_removed_custom_type_is_dropped_alone(
