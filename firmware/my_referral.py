@@ -11,7 +11,7 @@ with the shortcuts desk staff use most ("Lunch", "Möte 60 min", "Upptagen 120 m
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, time
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from firmware.referral import (
     ReferralBook,
     ReferralError,
     ReferralStore,
+    ReferralType,
     ReferralWatch,
     ScheduledReferral,
     available,
@@ -36,6 +37,7 @@ from firmware.referral import (
     lunch,
     make_referral,
     meeting,
+    referral_types,
 )
 from firmware.referral.schedule import Recurrence
 from firmware.referral.wording import describe
@@ -54,10 +56,17 @@ class MyReferral:
 
     def __init__(self, clock: Clock, language: Callable[[], str], tz: Callable[[], object],
                  path: Path | None, publish: Publisher | None = None,
-                 changed: Callable[[], None] | None = None) -> None:
+                 changed: Callable[[], None] | None = None,
+                 custom: Iterable[ReferralType] = ()) -> None:
         self.clock, self._language, self._tz = clock, language, tz
-        self.store = ReferralStore(path) if path is not None else None
-        self.book = self.store.load() if self.store is not None else ReferralBook()
+        self.custom = list(custom)
+        try:
+            self.types = referral_types(self.custom)
+        except ReferralError as exc:
+            log.error("custom referral statuses not used: %s", exc)
+            self.custom, self.types = [], referral_types()
+        self.store = ReferralStore(path, self.types) if path is not None else None
+        self.book = self.store.load() if self.store is not None else ReferralBook(self.types)
         self.publish, self.changed = publish, changed
         self.watch = ReferralWatch(self.book, clock, self._on_change)
 
@@ -83,7 +92,7 @@ class MyReferral:
 
     def text(self) -> str:
         """The referral as the idle screen shows it ("Lunch till 13:00")."""
-        return describe(self.current(), self._language(), self.now_local())
+        return describe(self.current(), self._language(), self.now_local(), types=self.types)
 
     def set(self, referral: Referral) -> None:
         """Set a manual referral (Available clears it), keep it and publish it."""
@@ -160,9 +169,14 @@ class ReferralMenu(ListView):
         super().__init__(LABELS["title"][language])
         self.mine, self.language = mine, language
         self.on_select = self._choose
-        self.set_items([Item(LABELS[key][language], make)
-                        for key, make in shortcuts(mine.now_local())]
-                       + [Item(MORE_LABELS["future"][language], "future")])
+        now = mine.now_local()
+        custom = [Item(kind.name(language), self._custom(kind, now)) for kind in mine.custom]
+        self.set_items([Item(LABELS[key][language], make) for key, make in shortcuts(now)]
+                       + custom + [Item(MORE_LABELS["future"][language], "future")])
+
+    def _custom(self, kind: ReferralType, now: datetime) -> Callable[[], Referral]:
+        minutes = kind.default_duration_min
+        return lambda: make_referral(now, kind.key, minutes=minutes, types=self.mine.types)
 
     def header(self, width: int) -> str:
         return f"{self.title}: {self.mine.text()}"[:width]

@@ -35,6 +35,7 @@ from firmware.lists import DirectoryView, HistoryView
 from firmware.my_referral import MyReferral, ReferralMenu
 from firmware.phone_settings import PhoneSettings
 from firmware.recordings import RecordingError, RecordingStore
+from firmware.referral import ReferralType
 from firmware.registration import LineRegistration, RegState
 from firmware.settings_menu import main_menu
 from firmware.sip import events as ev
@@ -110,7 +111,9 @@ class Phone:
         self.referral = MyReferral(
             clock, lambda: self.config.device.language, lambda: self._tz,
             data_dir / "state" / "referral.json" if data_dir else None,
-            publish=self._publish_referral, changed=self.refresh)
+            publish=self._publish_referral, changed=self.refresh,
+            custom=[ReferralType(t.key, t.name_sv, t.name_en, t.rings, t.minutes or None)
+                    for t in config.referral_types])
         self.history = HistoryStore(data_dir / "state" / "history.db",
                                     now=lambda: self.clock.wall_time(UTC)) if data_dir else None
         self.recordings = RecordingStore(
@@ -415,8 +418,13 @@ class Phone:
         self.refresh()
 
     def presence_text(self, number: str) -> str:
-        """A colleague's referral as their presence shows it (contact cards)."""
-        return self.presence.get(number, (True, ""))[1]
+        """A colleague's referral as their presence shows it, and their line's state where a
+        BLF key follows it (contact cards)."""
+        note = self.presence.get(number, (True, ""))[1]
+        line = self.blf.get(number, ("unknown", ""))[0]
+        words = text(f"colleague_{line}", self.config.device.language) \
+            if line != "unknown" else ""
+        return " - ".join(part for part in (words, note) if part)
 
     def _history_view(self, terminal: Terminal) -> ListView | None:
         if self.history is None:

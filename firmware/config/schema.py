@@ -378,6 +378,19 @@ class KeysConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ReferralTypeConfig:
+    """A referral status of the company's own, beside the built-in ones (Lunch, Möte ...)."""
+
+    key: str = field(metadata=doc('Short id: a-z, 0-9, _ and -, e.g. "course".'))
+    name_sv: str = field(metadata=doc('The Swedish name, e.g. "Kurs".'))
+    name_en: str = field(metadata=doc('The English name, e.g. "Course".'))
+    rings: bool = field(default=False, metadata=doc(
+        "Whether calls ring while it lasts (available) or are turned away."))
+    minutes: int = field(default=0, metadata=doc(
+        "How long it lasts when chosen from the menu; 0 = until changed.", min=0, max=10080))
+
+
+@dataclass(frozen=True, kw_only=True)
 class GroupConfig:
     """A response group ("svarsgrupp") the user belongs to: logged in, its calls ring here."""
 
@@ -476,6 +489,9 @@ class PhoneConfig:
         "The company directory."))
     blf: list[BlfConfig] = field(default_factory=list, metadata=doc(
         "Busy lamp field keys (docs/blf.md); watched through the first line.", max_items=16))
+    referral_types: list[ReferralTypeConfig] = field(default_factory=list, metadata=doc(
+        "The company's own referral statuses, offered after the built-in ones.",
+        max_items=16))
     groups: list[GroupConfig] = field(default_factory=list, metadata=doc(
         "Response groups the user belongs to.", max_items=8))
     roles: list[RoleConfig] = field(default_factory=list, metadata=doc(

@@ -532,3 +532,27 @@ def test_a_daily_referral_set_from_the_keypad_starts_and_ends_by_itself(tmp_path
     assert "Lunch" not in screen(phone)
     again, _, _ = make_phone(data_dir=tmp_path)  # kept across a restart
     assert len(again.referral.book.schedules) == 1
+
+
+def test_a_custom_referral_status_from_config(tmp_path: Path) -> None:
+    phone, sip, _ = make_phone({
+        "keys": {"soft4": "referral"},
+        "referral_types": [{"key": "course", "name_sv": "Kurs", "name_en": "Course",
+                            "minutes": 90}]}, tmp_path)
+    keys(phone, "soft4")
+    items = [item.label for item in phone.terminals[0].views[-1].items]
+    assert "Course" in items
+    for _ in range(items.index("Course")):
+        keys(phone, "down")
+    keys(phone, "ok")
+    assert "Course 90 min" in screen(phone)
+    incoming(phone, "in1", "1003")  # a custom status rings only when configured to
+    assert sip.last("hangup") == ("hangup", "in1", 486)
+
+
+def test_a_colleagues_line_state_shows_on_their_card(tmp_path: Path) -> None:
+    phone, _, _ = directory_phone(tmp_path, blf=[{"key": "line2", "user": "1002"}])
+    phone.blf_changed("1002", "busy")
+    phone.on_sip_event(ev.PresenceChanged("1002", True, "Tillgänglig"))
+    keys(phone, "directory", "2662", "ok")
+    assert screen(phone).endswith(" In a call - Tillgän")  # 20 columns

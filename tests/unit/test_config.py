@@ -520,7 +520,7 @@ def test_config_to_dict_redacts_secrets_by_default() -> None:
     assert plain["api"]["token"] == REDACTED
     assert plain["device"]["language"] == "sv"
     assert list(plain) == ["device", "sip", "lines", "calls", "features", "keys", "directory",
-                           "blf", "groups", "roles", "sim", "api"]
+                           "blf", "referral_types", "groups", "roles", "sim", "api"]
 
 
 def test_config_to_dict_with_secrets_round_trips() -> None:
