@@ -63,6 +63,22 @@ class TextDisplay:
     def _push(self, rows: list[str]) -> None:
         """Send to the hardware; the simulated display only remembers."""
 
+    # -- what the panel can set: "backlight" and/or "contrast", levels 0-10 ----------------
+    @property
+    def controls(self) -> frozenset[str]:
+        """The settings this panel has (none on a plain text display)."""
+        return frozenset()
+
+    def set_level(self, name: str, level: int) -> bool:
+        """Set a control to 0-10; False when the panel has no such control."""
+        if name not in self.controls:
+            return False
+        self._apply_level(name, max(0, min(10, level)))
+        return True
+
+    def _apply_level(self, name: str, level: int) -> None:
+        """Push a control's level to the hardware."""
+
 
 @dataclass
 class Board:

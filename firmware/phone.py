@@ -140,6 +140,10 @@ class Phone:
 
     def start(self) -> None:
         self.referral.start()
+        for name in ("backlight", "contrast"):  # as the user left them
+            if name in self.settings:
+                for terminal in self.terminals:
+                    terminal.board.display.set_level(name, int(self.settings[name]))
         for user in self.colleagues_to_watch():
             self.engine.watch_presence(0, user)
         if self.recordings is not None:

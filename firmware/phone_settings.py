@@ -27,10 +27,13 @@ LEVELS = {"ringer_volume": 8, "backlight": 8, "contrast": 5}
 class PhoneSettings:
     """Adapts a `Phone` to `SettingsContext`."""
 
-    display_controls: Set[str] = frozenset()
-
     def __init__(self, phone: Phone) -> None:
         self.phone = phone
+
+    @property
+    def display_controls(self) -> Set[str]:
+        """What the first terminal's panel can set (backlight, contrast)."""
+        return self.phone.terminals[0].board.display.controls
 
     @property
     def language(self) -> str:
@@ -80,6 +83,9 @@ class PhoneSettings:
                 if now == value:
                     break
                 audio.ringer_volume_step(value > now)
+        if name in ("backlight", "contrast"):
+            for terminal in self.phone.terminals:
+                terminal.board.display.set_level(name, value)
         self.phone.save_setting(name, value)
         return None
 

@@ -46,6 +46,26 @@ class GraphicDisplay(TextDisplay):
         self.image: Image.Image | None = None
         self.errors = 0
 
+    @property
+    def controls(self) -> frozenset[str]:
+        """Contrast where the panel takes it (the OLEDs), the backlight where luma switches
+        one (TFTs with a backlight pin)."""
+        found = set()
+        if callable(getattr(self.device, "contrast", None)):
+            found.add("contrast")
+        if callable(getattr(self.device, "backlight", None)):
+            found.add("backlight")
+        return frozenset(found)
+
+    def _apply_level(self, name: str, level: int) -> None:
+        try:
+            if name == "contrast":
+                self.device.contrast(round(level * 255 / 10))  # type: ignore[attr-defined]
+            else:
+                self.device.backlight(level > 0)  # type: ignore[attr-defined]
+        except Exception as error:  # luma.core.error.* or OSError: a panel gone missing
+            log.warning("%s: %s not set: %s", type(self.device).__name__, name, error)
+
     def _push(self, rows: list[str]) -> None:
         self.image = render_screen(rows, self.layout)
         try:

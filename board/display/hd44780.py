@@ -310,6 +310,19 @@ class HD44780Display(TextDisplay):
         self._stale = False
         self.reset()
 
+    @property
+    def controls(self) -> frozenset[str]:
+        """The backlight, where the wiring switches it (on or off: level 0 is off)."""
+        bus = self.lcd.bus
+        switched = isinstance(bus, I2CBackpackBus) or getattr(bus, "backlight", None) is not None
+        return frozenset({"backlight"}) if switched else frozenset()
+
+    def _apply_level(self, name: str, level: int) -> None:
+        try:
+            self.lcd.bus.set_backlight(level > 0)
+        except OSError as error:
+            log.warning("HD44780: backlight not switched: %s", error)
+
     def reset(self) -> None:
         """Initialise the controller and forget what it showed (the LCD is blank after)."""
         self._address: tuple[str, int] | None = None  # ("dd"|"cg", address counter) if known

@@ -556,3 +556,23 @@ def test_a_colleagues_line_state_shows_on_their_card(tmp_path: Path) -> None:
     phone.on_sip_event(ev.PresenceChanged("1002", True, "Tillgänglig"))
     keys(phone, "directory", "2662", "ok")
     assert screen(phone).endswith(" In a call - Tillgän")  # 20 columns
+
+
+def test_the_menu_offers_the_backlight_of_a_panel_that_has_one(tmp_path: Path) -> None:
+    from tests.unit.test_display_hd44780 import i2c_display
+
+    phone, _, _ = make_phone(data_dir=tmp_path)
+    display, events = i2c_display()
+    phone.terminals[0].board.display = display
+    keys(phone, "menu")
+    labels = [item.label for item in phone.terminals[0].views[-1].items]
+    assert any(label.startswith("Backlight") for label in labels)
+    for _ in range(next(i for i, label in enumerate(labels) if label.startswith("Backlight"))):
+        keys(phone, "down")
+    keys(phone, "ok")
+    events.clear()
+    for _ in range(10):
+        keys(phone, "left")  # down to 0: the backlight goes off
+    assert ("byte", 0x27, 0) in events
+    keys(phone, "ok")
+    assert phone.settings["backlight"] == 0

@@ -299,3 +299,12 @@ def test_make_display_tft_needs_gpio_for_dc_and_reset(monkeypatch, tmp_path):
     (tmp_path / "spidev0.0").touch()
     with pytest.raises(DisplayError, match="st7735: needs GPIO pins"):
         make_display({"kind": "st7735"}, None)
+
+
+def test_an_oled_offers_contrast_and_sets_it() -> None:
+    serial = RecordingSerial()
+    display = graphic_display("ssd1306", serial, 128, 64)
+    assert "contrast" in display.controls
+    serial.events.clear()
+    assert display.set_level("contrast", 10)
+    assert ("command", (0x81, 255)) in serial.events  # SSD1306: set contrast 255

@@ -486,3 +486,17 @@ def test_importing_board_display_imports_no_hardware_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parents[2])
     assert out.stdout.strip() == "[]"
+
+
+def test_the_backpack_backlight_is_a_control_level_zero_switches_it_off() -> None:
+    display, events = i2c_display()
+    assert display.controls == frozenset({"backlight"})
+    events.clear()
+    assert display.set_level("backlight", 0)
+    assert events == [("byte", ADDR, 0)]  # P3 (the backlight) low, nothing else
+    assert not display.set_level("contrast", 5)  # an HD44780 has no contrast to set
+
+
+def test_gpio_wiring_without_a_backlight_pin_offers_no_control() -> None:
+    display, _ = gpio_display()
+    assert display.controls == frozenset()
