@@ -60,6 +60,7 @@ class Terminal(CallFeatures):
         self._tone: str | None = None
         self._init_features()
         self.views: list[ListView] = []  # lists on the screen (history, directory, menus)
+        self._missed = 0  # unseen missed calls, read from the history at each refresh
         board.on_key = self.key
         board.on_hook = self.hook
 
@@ -664,6 +665,7 @@ class Terminal(CallFeatures):
 
     def refresh(self) -> None:
         """Bring audio path, tone, screen and LEDs in line with the state."""
+        self._missed = self.phone.missed_calls()  # one history query for screen and LED
         self._refresh_audio()
         self.board.display.show(self.screen_rows())
         self._refresh_leds()
@@ -721,7 +723,7 @@ class Terminal(CallFeatures):
             status = [] if referral.available and referral.current().type_key == "available" \
                 else [referral.text()]
             messages = self.phone.new_messages(self.lines)
-            missed = self.phone.missed_calls()
+            missed = self._missed
             extra = status + ([text("missed_count", language).format(n=missed)] if missed
                               else []) + (
                 [text("dnd", language)] if self.dnd else []) + (
@@ -775,7 +777,7 @@ class Terminal(CallFeatures):
                 on = self.hands_free == path
                 board.leds[path].set(LedState(LedPattern.ON if on else LedPattern.OFF))
         if "message" in board.leds:
-            waiting = self.phone.new_messages(self.lines) > 0 or self.phone.missed_calls() > 0
+            waiting = self.phone.new_messages(self.lines) > 0 or self._missed > 0
             board.leds["message"].set(LedState(LedPattern.SLOW_BLINK, "red") if waiting
                                       else LedState(LedPattern.OFF))
         for blf in self.phone.config.blf:
