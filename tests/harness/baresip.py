@@ -50,7 +50,7 @@ MODULE_PATH = "/usr/lib/baresip/modules"
 # ausine refuses 0 Hz and aufile ends the call at the end of its file, so
 # "silence" is a 20 kHz tone: resampling to G.711's 8 kHz filters it out.
 SILENT_TONE_HZ = 20000
-# Below the kernel's ephemeral range, where free_port() finds SIP ports.
+# Below the ports free_port() hands out (20000-32767) and the ephemeral range.
 RTP_PORTS = "10000-20000"
 
 

@@ -2,14 +2,21 @@
 
 SIP peers listen on the same port number for UDP and TCP, so a port is only
 handed out when both protocols can bind it on 127.0.0.1.
+
+Ports come from 20000-32767: above the RTP range the test peers use
+(10000-20000) and below the kernel's ephemeral range (32768 and up), so a
+port found free cannot be taken by some program's outgoing connection before
+the peer that was given it binds it.
 """
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 
 _HOST = "127.0.0.1"
+_LOWEST, _HIGHEST = 20000, 32767
 _lock = threading.Lock()
 _handed_out: set[int] = set()
 
@@ -39,7 +46,7 @@ def free_port_range(count: int) -> int:
         for _ in range(200):
             base = _candidate()
             ports = range(base, base + count)
-            if base + count <= 65536 and all(_usable(port) for port in ports):
+            if base + count - 1 <= _HIGHEST and all(_usable(port) for port in ports):
                 _handed_out.update(ports)
                 return base
     raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
@@ -60,10 +67,8 @@ def _tcp_free(port: int) -> bool:
 
 
 def _candidate() -> int:
-    """Let the kernel pick a free TCP port on loopback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-        tcp.bind((_HOST, 0))
-        return int(tcp.getsockname()[1])
+    """A random port between the RTP range and the kernel's ephemeral range."""
+    return random.randint(_LOWEST, _HIGHEST)
 
 
 def _udp_free(port: int) -> bool:
