@@ -92,6 +92,7 @@ class Call:
     feature: bool = False  # a feature code being dialled (no dial plan)
     replaced: bool = False  # another call took its place (transfer)
     pickup: Any = None  # a call ringing elsewhere this one takes over (sip.events.Pickup)
+    menu: str = ""  # not a SIP call: the phone's own menu at the desk ("main", "referral")
 
     @property
     def ended(self) -> bool:

@@ -105,6 +105,8 @@ class CallFeatures:
         away = self.dnd or not self.phone.referral.available  # a referral that does not ring
         if away and call.number not in calls.vip_numbers and \
                 not self.phone.directory.is_vip(call.number):
+            if not self.dnd and self._answered_for_user(call, "away"):
+                return True
             log.info("do not disturb: %s %s", calls.dnd_action, call.number)
             if calls.dnd_action == "forward":
                 self._forward(call, calls.dnd_forward_to)
@@ -118,6 +120,8 @@ class CallFeatures:
         if self.alerting is not None or not calls.call_waiting or full or self.conference:
             if calls.forward_busy:
                 self._forward(call, calls.forward_busy)
+            elif self._answered_for_user(call, "busy"):
+                pass
             else:
                 log.info("refusing call %s from %s: busy", call.id, call.number)
                 self.phone.engine.hangup(call.id, BUSY_CODE)
@@ -132,9 +136,30 @@ class CallFeatures:
         calls = self.phone.config.calls
         self._timers["ring_timeout"] = self.phone.clock.call_later(
             calls.ring_timeout, lambda: self._ring_timeout(call))
+        voicemail = self.phone.config.voicemail
         if calls.forward_no_answer:
             self._timers["forward"] = self.phone.clock.call_later(
                 calls.forward_no_answer_after, lambda: self._no_answer_forward(call))
+        elif voicemail.enabled and voicemail.answer_after and self.phone.menus is not None:
+            self._timers["forward"] = self.phone.clock.call_later(
+                voicemail.answer_after, lambda: self._no_answer_voicemail(call))
+
+    def _answered_for_user(self, call: Call, reason: str) -> bool:
+        """Let the phone's voicemail answer (docs/voicemail.md); False when it is off."""
+        menus, cfg = self.phone.menus, self.phone.config.voicemail
+        if menus is None or not cfg.enabled or (reason == "away" and not cfg.answer_when_away) \
+                or (reason == "busy" and not cfg.answer_when_busy):
+            return False
+        return menus.answer(call, reason)
+
+    def _no_answer_voicemail(self, call: Call) -> None:
+        self._timers.pop("forward", None)
+        if self.alerting is call:
+            self.alerting = None
+            self._stop_ringer()
+            self._cancel("ring_timeout")
+            self._answered_for_user(call, "no_answer")
+            self.refresh()
 
     def _ring_timeout(self, call: Call) -> None:
         self._timers.pop("ring_timeout", None)

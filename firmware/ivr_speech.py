@@ -103,11 +103,11 @@ _WORDS: dict[str, tuple[str, str]] = {
 }
 
 _MENUS: dict[str, tuple[str, str]] = {
-    "main_menu": (
-        "Tryck 2 för att lyssna på sparade meddelanden, 4 för att lyssna på ditt personliga "
+    "owner_main_menu": (
+        "Tryck 2 för att lyssna på dina meddelanden, 4 för att lyssna på ditt personliga "
         "hälsningsmeddelande, 5 för att spela in ett nytt hälsningsmeddelande, 6 för att radera "
         "ditt hälsningsmeddelande, stjärna för att avsluta, 0 för att höra menyn igen.",
-        "Press 2 to listen to saved messages, 4 to listen to your personal greeting, 5 to record "
+        "Press 2 to listen to your messages, 4 to listen to your personal greeting, 5 to record "
         "a new greeting, 6 to delete your greeting, star to hang up, 0 to hear this menu again."),
     "message_menu": (
         "Tryck 1 för föregående meddelande, 2 för att lyssna igen, 3 för nästa meddelande, "
@@ -117,27 +117,55 @@ _MENUS: dict[str, tuple[str, str]] = {
     "invalid": ("Ogiltigt val.", "Invalid choice."),
     "no_input": ("Jag hörde inget val.", "I did not hear a choice."),
     "goodbye": ("Hej då.", "Goodbye."),
-    "beep_after": ("Tala in ditt meddelande efter tonen.", "Please speak after the tone."),
+    "record_greeting_after_tone": (
+        "Tala in ditt hälsningsmeddelande efter tonen och avsluta med fyrkant.",
+        "Record your greeting after the tone and finish with the hash key."),
     "enter_pin": ("Slå din kod och avsluta med fyrkant.",
                   "Enter your PIN followed by the hash key."),
-    "wrong_pin": ("Fel kod.", "Wrong PIN."),
+    "pin_wrong": ("Fel kod.", "Wrong PIN."),
     "locked": ("Brevlådan är låst. Försök igen senare.",
                "The mailbox is locked. Please try again later."),
     "no_messages": ("Du har inga meddelanden.", "You have no messages."),
+    "no_more_messages": ("Inga fler meddelanden.", "No more messages."),
     "greeting_default": (
-        "Personen du söker kan inte svara just nu. Lämna ett meddelande efter tonen.",
-        "The person you are calling cannot answer right now. Please leave a message after "
-        "the tone."),
-    "referral_options": (
-        "Tryck 1 för att lämna ett meddelande, 0 för växeln, stjärna för att avsluta.",
-        "Press 1 to leave a message, 0 for the operator, star to hang up."),
+        "Lämna ett meddelande efter tonen och avsluta med fyrkant.",
+        "Please leave a message after the tone and finish with the hash key."),
+    "no_greeting": ("Du har inget personligt hälsningsmeddelande.",
+                    "You have no personal greeting."),
+    "is_not_available": ("kan inte svara just nu", "cannot answer right now"),
+    "is_busy": ("är upptagen i ett annat samtal", "is on another call"),
+    "remote_menu": (
+        "Tryck 1 för dina meddelanden, 2 för att ändra din hänvisning, stjärna för att avsluta.",
+        "Press 1 for your messages, 2 to change your referral, star to hang up."),
+    "referral_menu": ("Välj hänvisning.", "Choose your referral."),
+    "referral_saved": ("Din hänvisning är ändrad.", "Your referral is changed."),
+    "press": ("Tryck", "Press"),
+    "for": ("för", "for"),
+    "for_switchboard": ("för växeln", "for the switchboard"),
+    "to_leave_message": ("för att lämna ett meddelande", "to leave a message"),
+    "transfer_failed": ("Det gick inte att koppla samtalet.", "The call could not be put through."),
     "enter_minutes": ("Slå antal minuter och avsluta med fyrkant.",
                       "Enter the number of minutes followed by the hash key."),
-    "mailbox_full": ("Brevlådan är full.", "The mailbox is full."),
+    "mailbox_full": ("Brevlådan är full och kan inte ta emot fler meddelanden.",
+                     "The mailbox is full and cannot take any more messages."),
+    "message_saved": ("Tack, ditt meddelande är sparat.", "Thank you, your message is saved."),
     "message_deleted": ("Meddelandet är raderat.", "Message deleted."),
-    "greeting_recorded": ("Ditt hälsningsmeddelande är sparat.", "Your greeting is saved."),
+    "greeting_saved": ("Ditt hälsningsmeddelande är sparat.", "Your greeting is saved."),
     "greeting_deleted": ("Ditt hälsningsmeddelande är raderat.", "Your greeting is deleted."),
 }
+
+# The referral types read out by the referral menu ("Tryck 1 för möte").
+KIND_WORDS: dict[str, tuple[str, str]] = {
+    "available": ("tillgänglig", "available"),
+    "meeting": ("möte", "meeting"),
+    "lunch": ("lunch", "lunch"),
+    "busy": ("upptagen", "busy"),
+    "gone": ("gått för dagen", "gone for the day"),
+    "vacation": ("semester", "vacation"),
+    "sick": ("sjuk", "sick"),
+}
+TONE = "tone"
+"""The beep before a recording: a tone, not speech (written by the prompt tool)."""
 
 
 def _build_texts() -> dict[str, dict[str, str]]:
@@ -150,6 +178,7 @@ def _build_texts() -> dict[str, dict[str, str]]:
     rows.update({f"referral_{k}": v for k, v in REFERRAL_PHRASES.items()})
     rows.update(_WORDS)
     rows.update(_MENUS)
+    rows.update({f"kind_{k}": v for k, v in KIND_WORDS.items()})
     return {name: {"sv": sv, "en": en} for name, (sv, en) in rows.items()}
 
 

@@ -31,6 +31,7 @@ from firmware.directory import (
 )
 from firmware.directory.ldapsource import fetch_ldap
 from firmware.history import HistoryStore
+from firmware.ivr.service import MenuService
 from firmware.lists import DirectoryView, HistoryView
 from firmware.my_referral import MyReferral, ReferralMenu
 from firmware.phone_settings import PhoneSettings
@@ -77,6 +78,12 @@ class SipCommands(Protocol):
     def publish_presence(self, line: int, available: bool, note: str,
                          activity: str) -> None: ...
     def watch_presence(self, line: int, user: str) -> None: ...
+    def ivr_answer(self, call_id: str) -> None: ...
+    def ivr_local(self, start: bool) -> None: ...
+    def ivr_play(self, session: str, paths: list[str], token: int) -> None: ...
+    def ivr_stop_prompts(self, session: str) -> None: ...
+    def ivr_record(self, session: str, path: str, silence_s: float) -> None: ...
+    def ivr_stop_recording(self, session: str) -> None: ...
 
 
 class AudioRoute(Protocol):
@@ -134,12 +141,15 @@ class Phone:
         self.sip_port = 0
         self.headset_detection = "none"  # how the board tells a plugged headset (docs/audio.md)
         self.messages: dict[int, tuple[int, int]] = {}  # line -> (new, old) voice messages
+        self.menus = MenuService(self, data_dir) if data_dir else None  # voicemail, menus
         self.view_makers: dict[str, Callable[[Terminal], ListView | None]] = {
             "history": self._history_view, "directory": self._directory_view,
             "referral": self._referral_view, "menu": self._menu_view}
 
     def start(self) -> None:
         self.referral.start()
+        if self.menus is not None:
+            self.menus.start()
         for name in ("backlight", "contrast"):  # as the user left them
             if name in self.settings:
                 for terminal in self.terminals:
@@ -280,6 +290,10 @@ class Phone:
         call = self.calls.get(event.call_id)
         if call is None:
             return  # a call the engine refused on its own (admission control)
+        if self.menus is not None and self.menus.owns(event.call_id):
+            self.menus.call_state(event.call_id, event.state)
+            if event.state == "disconnected":
+                call.end(EndReason.MISSED, self.clock.now(), event.code)  # taken by voicemail
         terminal = self._owner(call)
         if terminal is not None:
             if event.remote_name and not call.remote_name:
@@ -299,6 +313,9 @@ class Phone:
     def _on_TransferStatus(self, event: ev.TransferStatus) -> None:
         log.info("call %s transfer: %d %s%s", event.call_id, event.code, event.reason,
                  " (final)" if event.final else "")
+        if self.menus is not None and self.menus.owns(event.call_id):
+            self.menus.transfer_status(event.call_id, event.code, event.final)
+            return
         call = self.calls.get(event.call_id)
         terminal = self._owner(call) if call is not None else None
         if terminal is not None:
@@ -465,7 +482,25 @@ class Phone:
         self.refresh()
 
     def new_messages(self, lines: list[int]) -> int:
-        return sum(self.messages.get(line, (0, 0))[0] for line in lines)
+        """New voice messages: the PBX's (message-waiting) and the phone's own mailboxes."""
+        return sum(self.messages.get(line, (0, 0))[0] + self._own_messages(line)[0]
+                   for line in lines)
+
+    def _own_messages(self, line: int) -> tuple[int, int]:
+        return self.menus.counts(line) if self.menus is not None else (0, 0)
+
+    # -- the phone's own voicemail and menus (firmware.ivr) ------------------------------------
+    def _on_PromptFinished(self, event: ev.PromptFinished) -> None:
+        if self.menus is not None:
+            self.menus.prompt_finished(event.session, event.token)
+
+    def _on_SilenceHeard(self, event: ev.SilenceHeard) -> None:
+        if self.menus is not None:
+            self.menus.silence(event.session)
+
+    def _on_MenuRecordingStopped(self, event: ev.MenuRecordingStopped) -> None:
+        if self.menus is not None:
+            self.menus.recording_stopped(event.session, event.path)
 
     def _on_RecordingStopped(self, event: ev.RecordingStopped) -> None:
         if self.recordings is None:
@@ -485,6 +520,8 @@ class Phone:
             call.dtmf_methods += {"rfc4733": "r", "info": "i", "inband": "b"}.get(event.method,
                                                                                    "?")
             log.info("call %s: key %s (%s)", call.id, event.digit, event.method)
+        if self.menus is not None and self.menus.owns(event.call_id):
+            self.menus.digit(event.call_id, event.digit)
 
     def _on_CommandFailed(self, event: ev.CommandFailed) -> None:
         log.warning("SIP command %s failed: %s", event.command, event.message)
@@ -524,6 +561,7 @@ class Phone:
                          for user, (a, n) in self.presence.items()},
             "blf": {user: {"state": s, "caller": c} for user, (s, c) in self.blf.items()},
             "missed_calls": self.missed_calls(),
+            "menus": self.menus.status() if self.menus is not None else [],
         }
 
     def _line_status(self, index: int, now: float) -> dict[str, Any]:
@@ -534,6 +572,7 @@ class Phone:
             "code": reg.code, "reason": reg.reason, "failures": reg.failures,
             "messages": dict(zip(("new", "old"), self.messages.get(index, (0, 0)),
                                  strict=True)),
+            "voicemail": dict(zip(("new", "saved"), self._own_messages(index), strict=True)),
             "next_retry_in": None if reg.retry_at is None else max(0.0, reg.retry_at - now),
         }
 

@@ -316,6 +316,9 @@ class Terminal(CallFeatures):
 
     def _digit(self, digit: str) -> None:
         call = self.call
+        if call is not None and call.menu and not call.ended and self.phone.menus is not None:
+            self.phone.menus.local_digit(digit)
+            return
         if self.alerting is not None and (call is None or call.ended):
             return
         if call is not None and call.state is CallState.CONNECTED and not call.held:
@@ -475,6 +478,10 @@ class Terminal(CallFeatures):
         self._cancel("interdigit")
         if call.state is CallState.OFFHOOK:
             call.to(CallState.DIALING, self.now())
+        menu = self.phone.menus.local_menu(call.number) if self.phone.menus else None
+        if menu is not None:
+            self._open_local_menu(call, menu)
+            return
         call.id = self.phone.engine.new_call_id()
         self.phone.calls[call.id] = call
         call.to(CallState.CALLING, self.now())
@@ -484,6 +491,29 @@ class Terminal(CallFeatures):
         self.phone.engine.make_call(call.id, call.line, number, identity, call.pickup)
         timeout = self.phone.config.device.no_answer_timeout
         self._timers["no_answer"] = self.phone.clock.call_later(timeout, self._no_answer)
+
+    def _open_local_menu(self, call: Call, menu: str) -> None:
+        """Voicemail (or referral) dialled on the phone itself: the phone's own menu, heard
+        in the earpiece, driven by the keypad; hanging up ends it."""
+        assert self.phone.menus is not None
+        call.id, call.menu, call.feature = f"menu-{menu}", menu, True
+        call.remote_name = text(f"menu_{menu}", self.phone.config.device.language)
+        call.to(CallState.CALLING, self.now())
+        call.to(CallState.CONNECTED, self.now())
+        self.last_number = call.number
+        self._refresh_audio()  # the earpiece opens before the menu plays into it
+        self.phone.menus.start_local(self, menu)
+
+    def local_menu_over(self) -> None:
+        """The menu said goodbye: the call ends as if the far end hung up."""
+        call = self.call
+        if call is None or not call.menu or call.ended:
+            return
+        assert self.phone.menus is not None
+        self.phone.menus.stop_local()
+        call.end(EndReason.NORMAL, self.now())
+        self._after_end()
+        self.refresh()
 
     def _no_answer(self) -> None:
         call = self.call
@@ -513,6 +543,8 @@ class Terminal(CallFeatures):
         self.hands_free = None
         self.mode = Mode.NONE
         self._cancel_all()
+        if call is not None and call.menu and self.phone.menus is not None:
+            self.phone.menus.stop_local()
         for ending in [call, *self.conference]:
             if ending is not None and ending.on_sip:
                 self.phone.engine.hangup(ending.id)

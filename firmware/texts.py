@@ -10,6 +10,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "ringing_remote": {"sv": "Det ringer", "en": "Ringing"},
     "incoming": {"sv": "Inkommande samtal", "en": "Incoming call"},
     "connected": {"sv": "Samtal", "en": "In call"},
+    "menu_main": {"sv": "Röstbrevlåda", "en": "Voicemail"},
+    "menu_referral": {"sv": "Hänvisning", "en": "Referral"},
     "busy": {"sv": "Upptaget", "en": "Busy"},
     "unknown_number": {"sv": "Okänt nummer", "en": "Unknown number"},
     "no_answer": {"sv": "Inget svar", "en": "No answer"},

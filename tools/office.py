@@ -249,7 +249,7 @@ class Office:
         user, name = who
         line = LineSpec(user=user, password=self.passwords[user], registrar=self.pbx.address,
                         display_name=name)
-        config = phone_config([line], language=LANGUAGE, **sim)
+        config = phone_config([line], language=LANGUAGE, voicemail=True, **sim)
         process = PhoneProcess(self.root / f"phone-{user}", config)
         self.phones.append(OfficePhone(user, name, process, mic))
         try:

@@ -38,8 +38,12 @@ class LineSpec:
 def phone_config(lines: list[LineSpec], *, language: str = "en", mic_tone_hz: int = 0,
                  mic_file: str = "", extra: str = "", dtmf_mode: str = "rfc4733",
                  codecs: tuple[str, ...] = ("PCMA", "PCMU", "G722"),
-                 detect_inband_dtmf: bool = False) -> str:
-    """A TOML config for a simulated phone on loopback with a free SIP port."""
+                 detect_inband_dtmf: bool = False, voicemail: bool = False) -> str:
+    """A TOML config for a simulated phone on loopback with a free SIP port.
+
+    Without `voicemail` the phone's own voicemail is off (`[voicemail] enabled = false`, as
+    where the PBX keeps the messages): calls are refused busy or ring on as before. With it,
+    `extra` may carry the `[voicemail]` table."""
     parts = [f'[device]\nlanguage = "{language}"\n',
              f'[sip]\nport = 0\nbind_address = "127.0.0.1"\ndtmf_mode = "{dtmf_mode}"\n',
              f"codecs = {json.dumps(list(codecs))}\n"
@@ -51,6 +55,8 @@ def phone_config(lines: list[LineSpec], *, language: str = "en", mic_tone_hz: in
             f'registrar = "{line.registrar}"\ndisplay_name = "{line.display_name}"\n'
             f'transport = "{line.transport}"\nauto_answer = {str(line.auto_answer).lower()}\n'
             f'dtmf_mode = "{line.dtmf_mode}"\n')
+    if not voicemail:
+        parts.append("[voicemail]\nenabled = false\n")
     return "\n".join(parts) + extra
 
 

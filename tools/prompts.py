@@ -3,12 +3,13 @@
     python -m tools.prompts OUTDIR [--language sv|en] [--force] [--only NAME,NAME] [--jobs N]
 
 Writes every `firmware.ivr_speech.PROMPT_TEXTS` entry as OUTDIR/<language>/<name>.wav, 16 kHz
-mono 16-bit (espeak-ng voice "sv" or "en", converted with sox). Without --language both
+mono 16-bit (espeak-ng voice "sv" or "en", converted with sox), and the recording tone
+(tone.wav, a 1 kHz beep). Without --language both
 languages are written. A file that already exists is kept unless --force, so a recorded WAV
 with the same name replaces the generated one and a second run does nothing.
 
-`prompt_path(root, language, name)` finds a prompt to play, falling back to English when the
-Swedish file is missing.
+`prompt_path(root, language, name)` (firmware.ivr.prompts) finds a prompt to play, falling
+back to English when the Swedish file is missing.
 """
 
 from __future__ import annotations
@@ -16,26 +17,20 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from firmware.ivr_speech import LANGUAGES, PROMPT_TEXTS
+from firmware.ivr.prompts import SpeechError, missing_tools, prompt_path, speak, write_tone
+from firmware.ivr_speech import LANGUAGES, PROMPT_TEXTS, TONE
 
 log = logging.getLogger("luren.prompts")
+__all__ = ["PromptToolError", "Summary", "generate", "main", "prompt_path"]
 
-VOICES = {"sv": "sv", "en": "en"}
-SAMPLE_RATE = 16000
-TOOLS = ("espeak-ng", "sox")
-
-
-class PromptToolError(RuntimeError):
-    """A required program is missing or a prompt could not be rendered."""
+PromptToolError = SpeechError
+"""A required program is missing or a prompt could not be rendered."""
 
 
 @dataclass
@@ -52,51 +47,21 @@ class Summary:
                 f"{len(self.failed)} failed")
 
 
-def prompt_path(root: Path, language: str, name: str) -> Path:
-    """root/<language>/<name>.wav; a missing Swedish prompt falls back to English (logged).
-
-    Raises FileNotFoundError when no file exists.
-    """
-    wanted = Path(root) / language / f"{name}.wav"
-    if wanted.is_file():
-        return wanted
-    fallback = Path(root) / "en" / f"{name}.wav"
-    if language != "en" and fallback.is_file():
-        log.warning("prompt %s missing in %s, playing the English one", name, language)
-        return fallback
-    raise FileNotFoundError(f"no prompt {name!r} for {language!r} under {root}")
-
-
-def check_tools() -> None:
-    """Raise PromptToolError naming each missing program."""
-    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+def generate(root: Path, language: str, *, names: Iterable[str] | None = None,
+             force: bool = False, jobs: int | None = None) -> Summary:
+    """Write the prompts `names` (default all, and the tone) for `language` under
+    root/<language>/."""
+    missing = missing_tools()
     if missing:
         raise PromptToolError(f"missing {', '.join(missing)}: install it "
                               f"(apt-get install {' '.join(missing)}) and run again")
-
-
-def render(text: str, language: str, out: Path) -> None:
-    """Speak `text` into `out` as a 16 kHz mono 16-bit WAV; written atomically."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
-        raw, converted = Path(tmp) / "raw.wav", Path(tmp) / "out.wav"
-        _run(["espeak-ng", "-v", VOICES[language], "-w", str(raw), "--", text])
-        _run(["sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
-              "-e", "signed-integer", str(converted)])
-        os.replace(converted, out)
-
-
-def _run(argv: list[str]) -> None:
-    result = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise PromptToolError(f"{argv[0]} failed ({result.returncode}): {result.stderr.strip()}")
-
-
-def generate(root: Path, language: str, *, names: Iterable[str] | None = None,
-             force: bool = False, jobs: int | None = None) -> Summary:
-    """Write the prompts `names` (default all) for `language` under root/<language>/."""
-    check_tools()
     summary = Summary(language)
+    tone = Path(root) / language / f"{TONE}.wav"
+    if names is None and (force or not tone.exists()):
+        write_tone(tone)
+        summary.written.append(TONE)
+    elif names is None:
+        summary.kept.append(TONE)
     todo = []
     for name in sorted(set(PROMPT_TEXTS if names is None else names)):
         out = Path(root) / language / f"{name}.wav"
@@ -116,7 +81,7 @@ def generate(root: Path, language: str, *, names: Iterable[str] | None = None,
 
 def _render_one(name: str, language: str, out: Path) -> str:
     try:
-        render(PROMPT_TEXTS[name][language], language, out)
+        speak(PROMPT_TEXTS[name][language], language, out)
     except PromptToolError as error:
         return str(error)
     return ""

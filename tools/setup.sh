@@ -22,7 +22,7 @@ esac
 # Debian packages, and why:
 #   kamailio kamailio-utils-modules kamailio-presence-modules: the PBX of the office and tests
 #   sip-tester: SIPp, load and scripted peers in tests;  baresip-core: the far-end phone in tests
-#   espeak-ng sox: spoken test audio and conversions;  alsa-utils libasound2-dev gcc: pyalsaaudio
+#   espeak-ng sox: the voicemail prompts (written below), spoken test audio, conversions;  alsa-utils libasound2-dev gcc: pyalsaaudio
 #   python3-venv python3-dev: the virtual environment and C headers for pyalsaaudio
 #   tmux: drives the terminal front panel in its tests
 #   iproute2 util-linux: private network namespaces (ip, unshare) for the SIP torture test
@@ -80,6 +80,10 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
   .venv/bin/python -m pip install -q -e '.[test]'
   echo "$want" > "$stamp"
 fi
+
+# The voicemail and menu prompts, spoken by espeak-ng into prompts/<language>/ (a recorded
+# WAV of the same name put there is kept; existing files are not rewritten).
+.venv/bin/python -m tools.prompts prompts
 
 case "$mode" in
   office)

@@ -28,6 +28,7 @@ from firmware.config.schema import (
     RoleConfig,
     SimConfig,
     SipConfig,
+    VoicemailConfig,
 )
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "RoleConfig",
     "SimConfig",
     "SipConfig",
+    "VoicemailConfig",
     "config_to_dict",
     "dial_plan_error",
     "dump_default_config",

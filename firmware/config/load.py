@@ -32,6 +32,7 @@ from firmware.config.schema import (
     PhoneConfig,
     RoleConfig,
     SipConfig,
+    VoicemailConfig,
     default_of,
     field_rules,
     host_error,
@@ -160,6 +161,11 @@ def _check_voicemail_number(number: str) -> str | None:
     return None if re.fullmatch(r"[0-9*#]*", number) else "may contain only digits, * and #"
 
 
+@field_check(VoicemailConfig, "pin")
+def _check_pin(pin: str) -> str | None:
+    return None if re.fullmatch(r"(\d{4,8})?", pin) else "must be 4 to 8 digits, or empty"
+
+
 def _check_dial_string(number: str) -> str | None:
     return None if re.fullmatch(r"[0-9*#]*", number) else "may contain only digits, * and #"
 
@@ -167,6 +173,7 @@ def _check_dial_string(number: str) -> str | None:
 for _cls, _names in ((CallsConfig, ("dnd_forward_to", "forward_always", "forward_busy",
                                     "forward_no_answer")),
                      (RoleConfig, ("number", "prefix")),
+                     (VoicemailConfig, ("switchboard", "referral_code")),
                      (GroupConfig, ("login_code", "logout_code")),
                      (FeaturesConfig, ("park", "pickup", "directed_pickup", "intrusion",
                                        "group_login", "group_logout"))):

@@ -335,6 +335,50 @@ class CallsConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class VoicemailConfig:
+    """The phone's own voicemail and touch-tone menus (docs/voicemail.md)."""
+
+    enabled: bool = field(default=True, metadata=doc(
+        "The phone answers for its user and keeps messages; off: voicemail_number dials the "
+        "PBX's voicemail and calls are turned away as before."))
+    answer_when_away: bool = field(default=True, metadata=doc(
+        "Answer at once, with the referral, while the user's referral does not ring."))
+    answer_when_busy: bool = field(default=True, metadata=doc(
+        "Answer calls that find the phone busy (instead of 486), unless forward_busy is set."))
+    answer_after: int = field(default=20, metadata=doc(
+        "Seconds a call rings before the phone answers it; 0 = never (forward_no_answer, when "
+        "set, goes first).", min=0, max=300))
+    switchboard: str = field(default="", metadata=doc(
+        'Number callers reach by pressing 1 ("press 1 for the switchboard"); empty = no key 1. '
+        "Key 2 always leaves a message."))
+    pin: str = field(default="", metadata=doc(
+        "PIN (4-8 digits) for remote access: call your own line, press * during the "
+        "announcement, enter the PIN and #. Empty = no remote access.", secret=True))
+    referral_code: str = field(default="*21", metadata=doc(
+        "Dialled on the phone, opens the touch-tone referral menu; empty = none."))
+    language: str = field(default="", metadata=doc(
+        "Language of the prompts; empty = the device language.", choices=("", "sv", "en")))
+    menu_timeout: int = field(default=5, metadata=doc(
+        "Seconds a menu waits for a key after its prompt.", min=2, max=30))
+    min_message: int = field(default=2, metadata=doc(
+        "Messages shorter than this many seconds are not kept.", min=0, max=30))
+    max_message: int = field(default=120, metadata=doc(
+        "Longest message in seconds; then the recording stops.", min=10, max=600))
+    silence: int = field(default=5, metadata=doc(
+        "Seconds of silence that end a message; 0 = off.", min=0, max=60))
+    max_messages: int = field(default=50, metadata=doc(
+        "Messages the mailbox keeps; when full, callers are told so and nothing is lost.",
+        min=1, max=1000))
+    max_minutes: int = field(default=60, metadata=doc(
+        "Total minutes of messages the mailbox keeps.", min=1, max=6000))
+    lockout_minutes: int = field(default=15, metadata=doc(
+        "After 3 wrong PINs remote access is refused for this many minutes.", min=1, max=1440))
+    prompts_dir: str = field(default="", metadata=doc(
+        "Folder with the prompts (<lang>/<name>.wav); empty = the ones the set-up script "
+        "generates beside the firmware."))
+
+
+@dataclass(frozen=True, kw_only=True)
 class RoleConfig:
     """A caller-ID role ("Ring som"): who outgoing calls say they are from."""
 
@@ -482,6 +526,8 @@ class PhoneConfig:
         "The SIP accounts; line users must be unique per registrar.", min_items=1, max_items=16))
     calls: CallsConfig = field(default_factory=CallsConfig, metadata=doc(
         "Call waiting, do not disturb, forwarding, transfer, recording."))
+    voicemail: VoicemailConfig = field(default_factory=VoicemailConfig, metadata=doc(
+        "The phone's own voicemail and touch-tone menus."))
     features: FeaturesConfig = field(default_factory=FeaturesConfig, metadata=doc(
         "The PBX's feature codes."))
     keys: KeysConfig = field(default_factory=KeysConfig, metadata=doc("Programmable keys."))

@@ -63,7 +63,9 @@ class Menu:
 
     `on_timeout` replaces the retry on no input (e.g. a caller who says nothing leaves a
     message). `on_ready` is an action carried out whenever the prompt has finished (e.g. start
-    recording after the tone).
+    recording after the tone). `ignore_other_keys`: a key the menu has no option for is
+    dropped, without a failure, and neither stops the prompt nor restarts the timeout (a caller
+    pressing keys while leaving a message).
     """
 
     name: str
@@ -76,6 +78,7 @@ class Menu:
     timeout_prompt: list[str] = field(default_factory=lambda: ["no_input"])
     goodbye_prompt: list[str] = field(default_factory=lambda: ["goodbye"])
     on_ready: str | None = None
+    ignore_other_keys: bool = False
 
 
 @dataclass(frozen=True)
@@ -238,11 +241,14 @@ class MenuRunner:
         return self._tree[self._current]
 
     def _handle(self, key: str) -> None:
+        node = self._node()
+        if isinstance(node, Menu) and node.ignore_other_keys and key not in node.options:
+            log.debug("menu %s: key %s ignored", node.name, key)
+            return
         if self._playing:
             self._playing = False
             self._host.stop_prompts()
         self._cancel_timer()
-        node = self._node()
         if isinstance(node, Menu):
             self._menu_key(node, key)
         else:

@@ -23,10 +23,12 @@ key's name stays true for the next session. The host keeps that list and the pos
 - `start_recording` (after the tone), `stop_recording` (# or the time limit: keep it),
   `cancel_recording` (*), `delete_greeting`.
 
-Actions of the other trees: `transfer`/`leave_message` (caller menu; the host takes the call
-over), `set_referral` with the referral type key and `referral_minutes` with the digits ("" = no
-duration), `pin` with the digits (return None if right, `RETRY` if wrong; the host also keeps the
-count across calls and refuses remote access while locked out).
+Actions of the other trees: `transfer` (caller menu; the host takes the call over),
+`leave_message` (returns "mailbox_full" when the mailbox is full), `start_message` /
+`stop_message` (recording the caller after the tone), `set_referral` with the referral type
+key and `referral_minutes` with the digits ("" = no duration), `pin` with the digits (return
+None if right, `RETRY` if wrong, `END` while locked out; the host keeps the count of wrong PINs
+across calls).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ OWNER_START = "main"
 CALLER_START = "caller"
 REFERRAL_START = "referral"
 PIN_START = "pin"
+REMOTE_START = "remote"
+MESSAGE = "leave_message"
 
 RECORDING_LIMIT_S = 120.0
 _SAVED = Option("stop_recording", goto="main", prompt=["greeting_saved"])
@@ -78,17 +82,36 @@ def _back_to_main(name: str, prompt: list[str] | None = None) -> Menu:
     return Menu(name, prompt or [name], options, timeout_s=0.0, on_timeout=Option(goto="main"))
 
 
-def caller_menu(options: Mapping[str, tuple[str, Any]], *,
-                timeout_s: float = 5.0) -> dict[str, Node]:
-    """The announcement, then configured keys, e.g. {"1": ("transfer", "100")}.
+def caller_menu(options: Mapping[str, tuple[str, Any]], *, timeout_s: float = 5.0,
+                max_message_s: float = RECORDING_LIMIT_S,
+                remote_key: str | None = None) -> dict[str, Node]:
+    """The announcement, then configured keys, e.g. {"1": ("transfer", "100"),
+    "2": ("leave_message", None)}; no input leaves a message.
 
-    Each key's action hands the call to the host; no input leaves a message.
+    `transfer` hands the call to the host (`DONE`). `leave_message` goes to the greeting, the
+    tone and the recording: # (or `max_message_s`, or silence, which the host turns into #)
+    ends it; other keys are ignored. The host's `leave_message` returns "mailbox_full" when
+    nothing can be kept. `remote_key` (not read out) leads to the owner's PIN, and after it to
+    the remote menu: 1 messages (the owner menu), 2 referral; see `remote_tree()`.
     """
     prompt = ["announcement", *(f"caller_option_{key}" for key in options)]
-    keys = {key: Option(action, arg, goto=DONE) for key, (action, arg) in options.items()}
+    keys = {key: Option(action, arg, goto=MESSAGE if action == "leave_message" else DONE)
+            for key, (action, arg) in options.items()}
+    if remote_key is not None:
+        if remote_key in keys:
+            raise ValueError(f"the remote access key {remote_key!r} is also a caller option")
+        keys[remote_key] = Option(goto=PIN_START)
     menu = Menu(CALLER_START, prompt, keys, timeout_s=timeout_s,
-                on_timeout=Option("leave_message", goto=DONE))
-    return {menu.name: menu}
+                on_timeout=Option("leave_message", goto=MESSAGE))
+    saved = Option("stop_message", goto=END, prompt=["message_saved"])
+    greeting = Menu(MESSAGE, ["greeting"], {"#": Option(goto="record_message")},
+                    timeout_s=0.0, on_timeout=Option(goto="record_message"),
+                    ignore_other_keys=True)
+    record = Menu("record_message", ["tone"], {"#": saved}, timeout_s=max_message_s,
+                  on_timeout=saved, on_ready="start_message", ignore_other_keys=True)
+    full = Menu("mailbox_full", ["mailbox_full"], {}, timeout_s=0.0, on_timeout=Option(goto=END),
+                ignore_other_keys=True)
+    return {node.name: node for node in (menu, greeting, record, full)}
 
 
 def referral_menu(statuses: Mapping[str, str], *,
@@ -129,3 +152,23 @@ def pin_menu(next_node: str = OWNER_START, *, attempts: int = 3,
 def remote_owner_menu() -> dict[str, Node]:
     """Remote access: the PIN first, then the owner menu."""
     return {**pin_menu(OWNER_START), **owner_menu()}
+
+
+def remote_tree(statuses: Mapping[str, str]) -> dict[str, Node]:
+    """After the PIN: 1 the owner menu, 2 the referral menu, * end call."""
+    choice = Menu(REMOTE_START, ["remote_menu"], {
+        "1": Option(goto=OWNER_START), "2": Option(goto=REFERRAL_START), "*": Option(goto=END)})
+    return {**pin_menu(REMOTE_START), choice.name: choice, **owner_menu(),
+            **referral_menu(statuses)}
+
+
+def caller_tree(options: Mapping[str, tuple[str, Any]], statuses: Mapping[str, str], *,
+                remote: bool, timeout_s: float = 5.0,
+                max_message_s: float = RECORDING_LIMIT_S) -> dict[str, Node]:
+    """Everything a call the phone answers can reach: the caller menu and message, and with
+    `remote` the * key to the PIN and the owner's remote menu."""
+    tree = caller_menu(options, timeout_s=timeout_s, max_message_s=max_message_s,
+                       remote_key="*" if remote else None)
+    if remote:
+        tree.update(remote_tree(statuses))
+    return tree

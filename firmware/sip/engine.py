@@ -31,6 +31,7 @@ from audio.tones import ToneSegment
 from firmware.config import LineConfig, PhoneConfig
 from firmware.mwi import parse_message_summary
 from firmware.sip import events as ev
+from firmware.sip.ivr_media import IvrLeg
 from firmware.sip.media import AudioEnds, TerminalMedia
 from firmware.sip.uri import host_port, is_dialable_uri, parse_party, retry_after_seconds
 
@@ -189,6 +190,7 @@ class SipEngine:
         self._tarpit: dict[str, tuple[_Call, float, int]] = {}
         self._unborn: dict[str, float] = {}  # transfer calls pjsua has yet to place
         self._buddies: dict[str, _Buddy] = {}  # colleagues whose presence we watch
+        self._ivr: dict[str, IvrLeg] = {}  # menu sessions: call id (or "local") -> audio
         self._ep: pj.Endpoint | None = None
         self._media: TerminalMedia | None = None
         self._log_writer = _LogWriter()
@@ -297,6 +299,33 @@ class SipEngine:
 
     def stop_tone(self) -> None:
         self._submit("stop_tone", lambda: self._terminal().stop_tone())
+
+    # -- touch-tone menu sessions (firmware.ivr): a call the phone answers itself, or the
+    # owner at the desk ("local"). The session id is the call id, or ev.LOCAL_SESSION.
+    def ivr_answer(self, call_id: str) -> None:
+        """Answer an incoming call for a menu: its audio goes to the menu, not the terminal."""
+        self._submit("ivr_answer", lambda: self._ivr_answer(call_id), call_id)
+
+    def ivr_local(self, start: bool) -> None:
+        """Start (or end) the owner's session at the desk: prompts in the earpiece, the
+        microphone recorded. The terminal keeps its audio path open meanwhile."""
+        self._submit("ivr_local", lambda: self._ivr_local(start))
+
+    def ivr_play(self, session: str, paths: list[str], token: int) -> None:
+        """Play prompt files in order; `PromptFinished(session, token)` after the last."""
+        self._submit("ivr_play", lambda: self._leg(session).play(paths, token), session)
+
+    def ivr_stop_prompts(self, session: str) -> None:
+        self._submit("ivr_stop_prompts", lambda: self._leg(session).stop_prompts(), session)
+
+    def ivr_record(self, session: str, path: str, silence_s: float) -> None:
+        """Record what the session hears into the WAV `path`; `SilenceHeard` after
+        `silence_s` seconds of quiet (0 = never); `MenuRecordingStopped` once it is closed."""
+        self._submit("ivr_record", lambda: self._leg(session).record(path, silence_s), session)
+
+    def ivr_stop_recording(self, session: str) -> None:
+        self._submit("ivr_stop_recording", lambda: self._leg(session).stop_recording(),
+                     session)
 
     def stats(self) -> concurrent.futures.Future[dict[str, Any]]:
         """Engine counters, read on the engine thread: calls, media ports, earpiece file."""
@@ -472,6 +501,9 @@ class SipEngine:
         self._destroy()
 
     def _destroy(self) -> None:
+        for leg in self._ivr.values():
+            leg.close(stale=True)
+        self._ivr.clear()
         if self._media is not None:
             self._media.close()
         self._media = None
@@ -652,6 +684,42 @@ class SipEngine:
         prm.method = method
         call.sendDtmf(prm)
 
+    def _new_leg(self, session: str, listen_for_dtmf: bool) -> IvrLeg:
+        leg = self._ivr.get(session)
+        if leg is not None:
+            return leg
+        leg = IvrLeg(
+            session, 16000,
+            digit=lambda key: self._emit(ev.DtmfReceived(session, key, "inband")),
+            silence=lambda: self._emit(ev.SilenceHeard(session)),
+            prompt_end=lambda: self._submit("ivr_advance", lambda: self._advance(session)),
+            finished=lambda token: self._emit(ev.PromptFinished(session, token)),
+            recorded=lambda path: self._emit(ev.MenuRecordingStopped(session, path)),
+            listen_for_dtmf=listen_for_dtmf)
+        self._ivr[session] = leg
+        return leg
+
+    def _leg(self, session: str) -> IvrLeg:
+        return self._ivr[session]
+
+    def _advance(self, session: str) -> None:
+        leg = self._ivr.get(session)
+        if leg is not None:
+            leg.advance()
+
+    def _ivr_answer(self, call_id: str) -> None:
+        self._new_leg(call_id, True)
+        self._answer(call_id, 200)
+
+    def _ivr_local(self, start: bool) -> None:
+        terminal = self._terminal()
+        if start:
+            self._new_leg(ev.LOCAL_SESSION, False).attach(terminal.mic, terminal.earpiece)
+            return
+        leg = self._ivr.pop(ev.LOCAL_SESSION, None)
+        if leg is not None:
+            leg.close(stale=False)
+
     def _stats(self) -> dict[str, Any]:
         assert self._ep is not None and self._media is not None
         return {
@@ -788,6 +856,9 @@ class SipEngine:
             if self._tarpit.pop(call.call_id, None) is not None:
                 self._ended.append(call)
             self._terminal().forget_call(call.call_id)
+            leg = self._ivr.pop(call.call_id, None)
+            if leg is not None:
+                leg.close(stale=True)
             if self._calls.pop(call.call_id, None) is not None:
                 self._ended.append(call)
         if state in ("incoming", "unknown"):
@@ -800,6 +871,10 @@ class SipEngine:
         info = call.getInfo()
         hold = ""
         live = {m.audioConfSlot for m in info.media if m.type == pj.PJMEDIA_TYPE_AUDIO}
+        leg = self._ivr.get(call.call_id)
+        if leg is not None:
+            self._menu_media(call, info, leg, live)
+            return
         for index, media in enumerate(info.media):
             if media.type != pj.PJMEDIA_TYPE_AUDIO:
                 continue
@@ -812,3 +887,14 @@ class SipEngine:
         terminal = self._terminal()
         terminal.disconnect_call(call.call_id, stale=not terminal.is_current(call.call_id, live))
         self._emit(ev.CallMediaChanged(call.call_id, False, hold))
+
+    def _menu_media(self, call: _Call, info: pj.CallInfo, leg: IvrLeg, live: set[int]) -> None:
+        """A menu session's call: its stream is the session's source and sink."""
+        for index, media in enumerate(info.media):
+            if media.type == pj.PJMEDIA_TYPE_AUDIO and media.status in (
+                    pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
+                stream = call.getAudioMedia(index)
+                if leg.slot != stream.getPortId():
+                    leg.attach(stream, stream, stale=leg.slot not in live)
+                return
+        leg.detach(stale=leg.slot not in live)

@@ -141,6 +141,33 @@ class DtmfReceived:
     method: str
 
 
+LOCAL_SESSION = "local"
+"""The menu session id of the owner at the desk (the others are call ids)."""
+
+
+@dataclass(frozen=True)
+class PromptFinished:
+    """A menu session's prompts (started with `token`) have all played."""
+
+    session: str
+    token: int
+
+
+@dataclass(frozen=True)
+class SilenceHeard:
+    """A menu session's recording heard the configured length of silence."""
+
+    session: str
+
+
+@dataclass(frozen=True)
+class MenuRecordingStopped:
+    """A menu session's recorder closed `path` (at its stop, or when the call ended)."""
+
+    session: str
+    path: str
+
+
 @dataclass(frozen=True)
 class CommandFailed:
     """A command could not be carried out; `call_id` names the call it was for, if any."""
@@ -152,4 +179,5 @@ class CommandFailed:
 
 SipEvent = (EngineStarted | EngineFailed | RegistrationChanged | IncomingCall | CallStateChanged
             | CallMediaChanged | DtmfReceived | CommandFailed | TransferStatus | CallReplaced
-            | RecordingStopped | MessageWaiting | PresenceChanged)
+            | RecordingStopped | MessageWaiting | PresenceChanged | PromptFinished | SilenceHeard
+            | MenuRecordingStopped)

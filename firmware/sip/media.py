@@ -165,6 +165,11 @@ class TerminalMedia:
         return None
 
     # -- the audio path (earpiece) ------------------------------------------------------
+    @property
+    def earpiece(self) -> pj.AudioMedia | None:
+        """What the terminal hears through (None while the audio path is closed)."""
+        return self._earpiece
+
     def open_path(self) -> Path | None:
         """Open the earpiece: the hardware port, or a new recording; idempotent."""
         if self._earpiece is None:

@@ -36,11 +36,12 @@ def make_phone(tmp_path: Path) -> Iterator[PhoneFactory]:
              auto_answer: bool = False, test_clock: bool = True, language: str = "en",
              extra: str = "", start: bool = True, log_level: str = "info",
              dtmf_mode: str = "rfc4733", detect_inband_dtmf: bool = False,
-             line_dtmf_mode: str = "") -> PhoneProcess:
+             line_dtmf_mode: str = "", voicemail: bool = False) -> PhoneProcess:
         line = LineSpec(user, USERS[user], f"127.0.0.1:{pbx_port}", f"Phone {user}",
                         transport, auto_answer, line_dtmf_mode)
         toml = phone_config([line], language=language, mic_tone_hz=mic_tone_hz, extra=extra,
-                            dtmf_mode=dtmf_mode, detect_inband_dtmf=detect_inband_dtmf)
+                            dtmf_mode=dtmf_mode, detect_inband_dtmf=detect_inband_dtmf,
+                            voicemail=voicemail)
         phone = PhoneProcess(tmp_path / f"phone-{user}-{len(phones)}", toml,
                              test_clock=test_clock, log_level=log_level)
         phones.append(phone)

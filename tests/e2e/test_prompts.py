@@ -22,7 +22,7 @@ pytestmark = [
                        reason="needs espeak-ng and sox"),
 ]
 
-SAMPLE = ["0", "13", "thousand", "ord_14", "tuesday", "p_m", "referral_lunch", "main_menu",
+SAMPLE = ["0", "13", "thousand", "ord_14", "tuesday", "p_m", "referral_lunch", "owner_main_menu",
           "goodbye"]
 
 
@@ -45,14 +45,16 @@ def test_full_run_both_languages(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main([str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for language in LANGUAGES:
-        assert f"{language}: {len(PROMPT_TEXTS)} written, 0 kept, 0 failed" in out
-        assert {p.stem for p in (tmp_path / language).glob("*.wav")} == set(PROMPT_TEXTS)
+        # every spoken prompt, and the tone before recordings
+        assert f"{language}: {len(PROMPT_TEXTS) + 1} written, 0 kept, 0 failed" in out
+        assert (tmp_path / language / "tone.wav").is_file()
+        assert {p.stem for p in (tmp_path / language).glob("*.wav")} == {*PROMPT_TEXTS, "tone"}
         for name in SAMPLE[:-2]:
             _assert_speech(tmp_path / language / f"{name}.wav", 0.2, 4.0)
-        _assert_speech(tmp_path / language / "main_menu.wav", 6.0, 30.0)
+        _assert_speech(tmp_path / language / "owner_main_menu.wav", 6.0, 30.0)
         _assert_speech(tmp_path / language / "goodbye.wav", 0.3, 3.0)
     assert main([str(tmp_path)]) == 0
-    assert f"sv: 0 written, {len(PROMPT_TEXTS)} kept" in capsys.readouterr().out
+    assert f"sv: 0 written, {len(PROMPT_TEXTS) + 1} kept" in capsys.readouterr().out
 
 
 def test_recorded_prompt_wins_unless_forced(tmp_path: Path) -> None:
@@ -67,7 +69,7 @@ def test_recorded_prompt_wins_unless_forced(tmp_path: Path) -> None:
 
 
 def test_languages_sound_different(tmp_path: Path) -> None:
-    assert main([str(tmp_path), "--only", "main_menu,7"]) == 0
+    assert main([str(tmp_path), "--only", "owner_main_menu,7"]) == 0
     assert (tmp_path / "sv" / "7.wav").read_bytes() != (tmp_path / "en" / "7.wav").read_bytes()
     assert not (tmp_path / "sv" / "8.wav").exists()
 
@@ -80,7 +82,7 @@ def test_prompt_path_falls_back_to_english(tmp_path: Path,
     assert prompt_path(tmp_path, "sv", "goodbye") == tmp_path / "en" / "goodbye.wav"
     assert "goodbye" in caplog.text
     with pytest.raises(FileNotFoundError):
-        prompt_path(tmp_path, "en", "main_menu")
+        prompt_path(tmp_path, "en", "owner_main_menu")
 
 
 def test_unknown_name_and_missing_programs(tmp_path: Path) -> None:

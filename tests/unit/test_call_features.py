@@ -415,8 +415,8 @@ def test_referral_from_the_menu_shows_publishes_stops_ringing_and_ends(tmp_path:
     published = [c for c in sip.sent if c[0] == "publish_presence"][-1]
     assert published[2] is False and published[3].startswith("Lunch until")
     assert published[4] == "away"
-    incoming(phone, "in1", "1003")  # out to lunch: it does not ring
-    assert sip.last("hangup") == ("hangup", "in1", 486)
+    incoming(phone, "in1", "1003")  # out to lunch: the voicemail answers with the referral
+    assert sip.last("ivr_answer") == ("ivr_answer", "in1") and "ring" not in sip.names()
     again, _, _ = make_phone(data_dir=tmp_path)  # kept across a restart
     assert "Lunch until" in screen(again)
     clock.advance(61 * 60)  # the hour is over: available again, and published
@@ -538,7 +538,8 @@ def test_a_custom_referral_status_from_config(tmp_path: Path) -> None:
     phone, sip, _ = make_phone({
         "keys": {"soft4": "referral"},
         "referral_types": [{"key": "course", "name_sv": "Kurs", "name_en": "Course",
-                            "minutes": 90}]}, tmp_path)
+                            "minutes": 90}],
+        "voicemail": {"enabled": False}}, tmp_path)
     keys(phone, "soft4")
     items = [item.label for item in phone.terminals[0].views[-1].items]
     assert "Course" in items
@@ -547,7 +548,7 @@ def test_a_custom_referral_status_from_config(tmp_path: Path) -> None:
     keys(phone, "ok")
     assert "Course 90 min" in screen(phone)
     incoming(phone, "in1", "1003")  # a custom status rings only when configured to
-    assert sip.last("hangup") == ("hangup", "in1", 486)
+    assert sip.last("hangup") == ("hangup", "in1", 486)  # (no voicemail: turned away busy)
 
 
 def test_a_colleagues_line_state_shows_on_their_card(tmp_path: Path) -> None:

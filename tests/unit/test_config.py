@@ -22,6 +22,7 @@ from firmware.config import (
     LineConfig,
     PhoneConfig,
     SipConfig,
+    VoicemailConfig,
     config_to_dict,
     dial_plan_error,
     dump_default_config,
@@ -500,7 +501,8 @@ def test_default_config_lists_every_key_once_per_table() -> None:
     text = dump_default_config()
     keys = re.findall(r"^(\w+) = ", text, flags=re.MULTILINE)
     expected = [f.name for cls in (DeviceConfig, SipConfig, LineConfig, CallsConfig,
-                                   FeaturesConfig, KeysConfig, DirectoryConfig) for f in
+                                   VoicemailConfig, FeaturesConfig, KeysConfig,
+                                   DirectoryConfig) for f in
                 dataclasses.fields(cls)] + ["mic_tone_hz", "mic_file", "record_earpiece",
                                             "listen", "token"]
     assert keys == expected
@@ -519,8 +521,8 @@ def test_config_to_dict_redacts_secrets_by_default() -> None:
     assert plain["lines"][1]["password"] == ""
     assert plain["api"]["token"] == REDACTED
     assert plain["device"]["language"] == "sv"
-    assert list(plain) == ["device", "sip", "lines", "calls", "features", "keys", "directory",
-                           "blf", "referral_types", "groups", "roles", "sim", "api"]
+    assert list(plain) == ["device", "sip", "lines", "calls", "voicemail", "features", "keys",
+                           "directory", "blf", "referral_types", "groups", "roles", "sim", "api"]
 
 
 def test_config_to_dict_with_secrets_round_trips() -> None:

@@ -7,6 +7,7 @@ from firmware.clock import ManualClock
 from firmware.ivr.engine import DONE, END, RETRY, DigitsInput, Menu, MenuRunner, Node, Option
 from firmware.ivr.menus import (
     caller_menu,
+    caller_tree,
     owner_menu,
     pin_menu,
     referral_menu,
@@ -440,8 +441,41 @@ def test_caller_no_input_leaves_message() -> None:
     assert host.take() == [("play", ["announcement", "caller_option_1", "caller_option_2"])]
     runner.prompt_finished()
     clock.advance(5)
-    assert host.take() == [("act", "leave_message", None)]
+    assert host.take() == [("act", "leave_message", None), ("play", ["greeting"])]
+    runner.prompt_finished()
+    clock.advance(0)
+    assert host.take() == [("play", ["tone"])]
+    runner.prompt_finished()
+    assert host.take() == [("act", "start_message", None)]
+    runner.digits("123")  # keys while recording are ignored: no retry, no prompt
+    assert host.take() == []
+    runner.digit("#")
+    assert host.take() == [("act", "stop_message", None),
+                           ("play", ["message_saved", "goodbye"]), ("end",)]
     assert runner.ended and clock.pending() == 0
+
+
+def test_caller_message_ends_at_the_time_limit() -> None:
+    runner, host, clock = run(caller_menu(CALLER_OPTIONS, max_message_s=30), "caller")
+    runner.digit("2")
+    runner.digit("#")  # skips the greeting
+    assert host.take()[-1] == ("play", ["tone"])
+    runner.prompt_finished()
+    clock.advance(29)
+    assert host.acts() == [("start_message", None)]
+    clock.advance(1)
+    assert host.acts()[-1] == ("stop_message", None) and host.calls[-1] == ("end",)
+
+
+def test_caller_mailbox_full_says_so_and_hangs_up() -> None:
+    host = RecordingHost({"leave_message": "mailbox_full"})
+    runner, host, clock = run(caller_menu(CALLER_OPTIONS), "caller", host)
+    runner.digit("2")
+    assert host.take()[-1] == ("play", ["mailbox_full"])
+    runner.prompt_finished()
+    clock.advance(0)
+    assert host.take() == [("play", ["goodbye"]), ("end",)]
+    assert "start_message" not in [a for a, _ in host.acts()]
 
 
 def test_caller_transfer_hands_call_to_host() -> None:
@@ -452,9 +486,32 @@ def test_caller_transfer_hands_call_to_host() -> None:
     assert runner.ended
 
 
+def test_caller_star_leads_to_the_pin_and_the_remote_menu() -> None:
+    tree = caller_tree(CALLER_OPTIONS, STATUSES, remote=True)
+    runner, host, _ = run(tree, "caller", RecordingHost({"pin": None}))
+    runner.digit("*")
+    assert host.take()[-1] == ("play", ["enter_pin"])
+    runner.digits("1234#")
+    assert host.take()[-1] == ("play", ["remote_menu"])
+    runner.digit("2")
+    assert host.take()[-1][1][0] == "referral_menu"
+    runner.digit("2")
+    runner.digits("30#")
+    assert host.acts()[-2:] == [("set_referral", "lunch"), ("referral_minutes", "30")]
+
+
+def test_caller_star_is_invalid_without_remote_access() -> None:
+    runner, host, _ = run(caller_tree(CALLER_OPTIONS, STATUSES, remote=False), "caller")
+    host.take()
+    runner.digit("*")
+    assert host.take() == [("stop",), ("play", ["invalid", "announcement", "caller_option_1",
+                                                "caller_option_2"])]
+
+
 def test_all_trees_validate() -> None:
     for tree, start in [(owner_menu(), "main"), (remote_owner_menu(), "pin"),
                         (caller_menu(CALLER_OPTIONS), "caller"),
+                        (caller_tree(CALLER_OPTIONS, STATUSES, remote=True), "caller"),
                         (referral_menu(STATUSES), "referral")]:
         MenuRunner(tree, start, RecordingHost(), ManualClock())
     with pytest.raises(ValueError):

@@ -164,16 +164,17 @@ def test_every_produced_name_has_a_text_in_both_languages(language: str) -> None
         assert PROMPT_TEXTS[name]["sv"] and PROMPT_TEXTS[name]["en"], name
 
 
-FIXED = ["main_menu", "message_menu", "invalid", "no_input", "goodbye", "beep_after",
-         "enter_pin", "wrong_pin", "locked", "no_messages", "new_message", "saved_message",
-         "received", "from", "at", "greeting_default", "referral_options", "enter_minutes",
-         "mailbox_full", "message_deleted", "greeting_recorded", "greeting_deleted", "until"]
+FIXED = ["owner_main_menu", "message_menu", "invalid", "no_input", "goodbye",
+         "record_greeting_after_tone", "enter_pin", "pin_wrong", "locked", "no_messages",
+         "new_message", "saved_message", "received", "from", "at", "greeting_default",
+         "remote_menu", "enter_minutes", "mailbox_full", "message_deleted", "greeting_saved",
+         "greeting_deleted", "until", "message_saved", "press", "kind_lunch"]
 
 
 def test_fixed_prompts_exist_in_both_languages() -> None:
     for name in FIXED:
         assert set(PROMPT_TEXTS[name]) == set(LANGUAGES), name
-    assert "stjärna för att avsluta" in PROMPT_TEXTS["main_menu"]["sv"]
+    assert "stjärna för att avsluta" in PROMPT_TEXTS["owner_main_menu"]["sv"]
     assert PROMPT_TEXTS["at"]["sv"] == "klockan"
 
 

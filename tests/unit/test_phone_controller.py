@@ -7,6 +7,7 @@ end-to-end tests run the same flows against the real engine, Kamailio and baresi
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,6 +107,24 @@ class RecordingSip:
 
     def stop_tone(self) -> None:
         self.sent.append(("stop_tone",))
+
+    def ivr_answer(self, call_id: str) -> None:
+        self.sent.append(("ivr_answer", call_id))
+
+    def ivr_local(self, start: bool) -> None:
+        self.sent.append(("ivr_local", start))
+
+    def ivr_play(self, session: str, paths: list[str], token: int) -> None:
+        self.sent.append(("ivr_play", session, tuple(Path(p).stem for p in paths), token))
+
+    def ivr_stop_prompts(self, session: str) -> None:
+        self.sent.append(("ivr_stop_prompts", session))
+
+    def ivr_record(self, session: str, path: str, silence_s: float) -> None:
+        self.sent.append(("ivr_record", session, path, silence_s))
+
+    def ivr_stop_recording(self, session: str) -> None:
+        self.sent.append(("ivr_stop_recording", session))
 
 
 def make_phone(tables: dict[str, Any] | None = None,
