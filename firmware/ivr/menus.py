@@ -115,7 +115,7 @@ def caller_menu(options: Mapping[str, tuple[str, Any]], *, timeout_s: float = 5.
 
 
 def referral_menu(statuses: Mapping[str, str], *,
-                  no_minutes: Collection[str] = ("available",)) -> dict[str, Node]:
+                  no_minutes: Collection[str] = ("available", "gone")) -> dict[str, Node]:
     """Reads the options (keys 0-8 → referral type), sets one, then asks for minutes.
 
     Types in `no_minutes` are set without asking. Minutes end with #; # alone, or no input,

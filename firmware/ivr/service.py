@@ -223,8 +223,7 @@ class MenuService:
     def start_local(self, terminal: Terminal, start: str) -> None:
         """The owner's menu (or the referral menu) in the terminal's earpiece."""
         self.stop_local()
-        tree = owner_menu() if start == OWNER_START else referral_menu(
-            self.referral_keys(), no_minutes=("available", "gone"))
+        tree = owner_menu() if start == OWNER_START else referral_menu(self.referral_keys())
         self._local_terminal = terminal
         self.engine.ivr_local(True)
         session = MenuSession(self, LOCAL, tree, start, line=terminal.line,

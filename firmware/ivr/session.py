@@ -26,7 +26,7 @@ from firmware.ivr_speech import (
     say_referral,
     say_time,
 )
-from firmware.referral import AVAILABLE, ReferralError, make_referral
+from firmware.referral import ReferralError, make_referral
 from firmware.voicemail import MailboxFull, Message
 
 if TYPE_CHECKING:
@@ -315,14 +315,12 @@ class MenuSession:
 
     # -- actions: referral and PIN ----------------------------------------------------------------
     def _do_set_referral(self, kind: Any) -> str | None:
+        """Set at once with the type's usual length; minutes, if entered next, replace it."""
         self._referral_kind = str(kind)
-        if kind == AVAILABLE:
-            return self._set_referral(None)
-        return None
+        return self._set_referral(None)
 
     def _do_referral_minutes(self, digits: Any) -> str | None:
-        minutes = int(digits) if digits else None
-        return self._set_referral(minutes)
+        return self._set_referral(int(digits)) if digits else None
 
     def _set_referral(self, minutes: int | None) -> str | None:
         kind = self._referral_kind  # no minutes: the type's own length, if it has one

@@ -25,21 +25,13 @@ from pathlib import Path
 import pjsua2 as pj
 
 from audio.dtmf import DtmfDetector
+from firmware.sip.media import stop_transmit
 
 log = logging.getLogger("luren.sip.ivr")
 FRAME_MS = 20
 SILENCE_RMS = 300  # about -40 dBFS: below this a frame counts as silence
 
 Report = Callable[[str], None]
-
-
-def _stop(src: pj.AudioMedia | None, dst: pj.AudioMedia | None) -> None:
-    if src is None or dst is None:
-        return
-    try:
-        src.stopTransmit(dst)
-    except pj.Error as exc:
-        log.debug("stop transmit: %s", exc.info())
 
 
 class _Player(pj.AudioMediaPlayer):
@@ -152,9 +144,9 @@ class IvrLeg:
         self._source = self._sink = None
         if stale:
             return
-        _stop(source, self._tap)
-        _stop(source, self._recorder)
-        _stop(self._player, sink)
+        stop_transmit(source, self._tap)
+        stop_transmit(source, self._recorder)
+        stop_transmit(self._player, sink)
 
     # -- prompts --------------------------------------------------------------------------
     def play(self, paths: list[str], token: int) -> None:
@@ -191,7 +183,7 @@ class IvrLeg:
     def _drop_player(self) -> None:
         player, self._player = self._player, None
         if player is not None:
-            _stop(player, self._sink)
+            stop_transmit(player, self._sink)
             self._retired = [player]  # destroyed on the next call, after the bridge let go
 
     # -- recording ------------------------------------------------------------------------
@@ -216,7 +208,7 @@ class IvrLeg:
         self._recorder = self.recording = None
         if self._tap is not None:
             self._tap.silence_limit_ms = 0
-        _stop(self._source, rec)
+        stop_transmit(self._source, rec)
         del rec  # destroying the recorder writes the WAV header
         self._recorded(path)
 

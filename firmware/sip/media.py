@@ -47,7 +47,7 @@ def _next_session(folder: Path | None) -> int:
     return max(numbers, default=0) + 1
 
 
-def _stop(src: pj.AudioMedia | None, dst: pj.AudioMedia | None) -> None:
+def stop_transmit(src: pj.AudioMedia | None, dst: pj.AudioMedia | None) -> None:
     """Stop `src` sending to `dst`, if both exist and it does (a stream may be gone)."""
     if src is None or dst is None:
         return
@@ -218,7 +218,7 @@ class TerminalMedia:
                 media.stopTransmit(sink)
             self._tones.stopTransmit(sink)
             self._feedback.stopTransmit(sink)
-            _stop(self._silence, sink)
+            stop_transmit(self._silence, sink)
             del sink  # destroying a recorder writes the WAV header
 
     # -- calls -------------------------------------------------------------------------
@@ -319,7 +319,7 @@ class TerminalMedia:
             return None
         self._recorder = self.recording = None
         for media in [self.mic, *self._calls.values()]:
-            _stop(media, rec)
+            stop_transmit(media, rec)
         del rec  # destroying the recorder writes the WAV header
         return path
 
@@ -334,18 +334,18 @@ class TerminalMedia:
             return
         tap = self._taps.get(call_id)
         if tap is not None:
-            _stop(media, tap)
+            stop_transmit(media, tap)
         gen = self._dtmf.get(call_id)
         if gen is not None:
-            _stop(gen, media)
+            stop_transmit(gen, media)
         if call_id in self._conference:
             for other_id in self._conference - {call_id}:
                 other = self._calls.get(other_id)
-                _stop(media, other)
-                _stop(other, media)
-        _stop(self.mic, media)
-        _stop(media, self._earpiece)
-        _stop(media, self._recorder)
+                stop_transmit(media, other)
+                stop_transmit(other, media)
+        stop_transmit(self.mic, media)
+        stop_transmit(media, self._earpiece)
+        stop_transmit(media, self._recorder)
 
     def forget_call(self, call_id: str) -> None:
         """The call is over: pjsua removes its stream itself; drop what was kept for it."""

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 
 from firmware.voicemail import Mailbox
-from tests.e2e.conftest import PhoneFactory, wait_registered
+from tests.e2e.conftest import USERS, PhoneFactory, wait_registered
 from tests.harness.audio_check import dominant_frequency, read_wav, rms
 from tools.pbx.kamailio import Kamailio
 from tools.pbx.waiting import wait_until
-from tools.phoneproc import PhoneProcess
+from tools.phoneproc import LineSpec, PhoneProcess, phone_config
 
 pytestmark = pytest.mark.e2e
 
@@ -57,9 +57,14 @@ def answered_by_voicemail(owner_phone: PhoneProcess, far: PhoneProcess,
                                    "the voicemail to answer")
 
 
-def node(phone: PhoneProcess) -> str:
-    menus = phone.status()["menus"]
-    return menus[0]["node"] if menus else ""
+def recording(phone: PhoneProcess, seconds: float) -> Path:
+    """Wait until the message being recorded holds `seconds` of audio; its part file."""
+    folder = phone.data_dir / "voicemail" / "line1"
+    part = wait_until(lambda: next(folder.glob("*.part.wav"), None), 20, 0.05,
+                      "the recording to start")
+    wait_until(lambda: part.stat().st_size >= 44 + int(16000 * 2 * seconds), 20, 0.05,
+               f"{seconds} s of message")
+    return part
 
 
 def wait_node(phone: PhoneProcess, name: str, timeout: float = 15.0) -> None:
@@ -83,11 +88,7 @@ def test_caller_leaves_a_message_and_the_owner_sees_it(
     assert session["reason"] == "no_answer" and session["caller"] == "1002"
     far.keys("2")  # leave a message: the greeting, the tone, then recording
     wait_node(phone, "record_message")
-    phone.wait_status(lambda s: any(p.name.endswith(".part.wav") for p in
-                                    (phone.data_dir / "voicemail" / "line1").glob("*")),
-                      10, "the recording to start")
-    far.wait_status(lambda s: s["calls"] and s["calls"][0]["duration"] >= 6, 20,
-                    "a few seconds of message")
+    recording(phone, seconds=3.0)
     far.keys("#")
     far.wait_status(lambda s: not s["calls"], 20, "the voicemail to say goodbye and hang up")
     status = phone.wait_status(lambda s: s["lines"][0]["voicemail"]["new"] == 1 and s, 10,
@@ -102,6 +103,17 @@ def test_caller_leaves_a_message_and_the_owner_sees_it(
         assert abs(dominant_frequency(message["wav"]) - 1000) < 30  # the caller's tone
 
 
+def write_wav(path: Path, parts: list[tuple[int, float]]) -> None:
+    """16 kHz mono WAV of (Hz, seconds) sine parts; 0 Hz is silence."""
+    pcm = np.concatenate([8000 * np.sin(2 * np.pi * hz * np.arange(int(16000 * s)) / 16000)
+                          for hz, s in parts])
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(16000)
+        wav.writeframes(pcm.astype("<i2").tobytes())
+
+
 def seed_messages(phone: PhoneProcess, tones: list[int], seconds: float = 2.0) -> list[str]:
     """Messages already in the owner's mailbox (before the phone starts): `seconds` of each
     tone, from 070-1 and 070-2 ..., written through the mailbox the phone uses."""
@@ -110,12 +122,7 @@ def seed_messages(phone: PhoneProcess, tones: list[int], seconds: float = 2.0) -
     for index, hz in enumerate(tones):
         part = box.start_message(f"070{index + 1}", "", datetime(2026, 11, 17, 9, index,
                                                                  tzinfo=UTC))
-        t = np.arange(int(16000 * seconds)) / 16000
-        with wave.open(str(part), "wb") as wav:
-            wav.setnchannels(1)
-            wav.setsampwidth(2)
-            wav.setframerate(16000)
-            wav.writeframes((8000 * np.sin(2 * np.pi * hz * t)).astype("<i2").tobytes())
+        write_wav(part, [(hz, seconds)])
         message = box.finish_message(part)
         assert message is not None
         ids.append(message.id)
@@ -312,8 +319,7 @@ def test_kill_9_while_recording_leaves_a_playable_message(pbx: Kamailio,
     far.keys("2")
     wait_node(phone, "record_message")
     folder = phone.data_dir / "voicemail" / "line1"
-    part = wait_until(lambda: next(folder.glob("*.part.wav"), None), 20, 0.05, "a part file")
-    wait_until(lambda: part.stat().st_size > 16000 * 2 * 3, 20, 0.05, "3 s of message")
+    recording(phone, seconds=3.0)
     os.kill(phone.pid, signal.SIGKILL)
     wait_until(lambda: not phone.process.running(), 10, 0.05, "the phone to die")
     far.key("speaker")  # no BYE will come: the caller gives up
@@ -345,3 +351,44 @@ def test_fast_invalid_and_endless_keys_never_crash_or_leak_a_call(
         far.wait_status(lambda s: not s["calls"], 10, "hang up")
         phone.wait_status(lambda s: not s["menus"] and not s["calls"], 10, "nothing left")
     assert phone.process.running()
+
+
+def test_referral_remotely_with_the_pin_by_inband_keys(pbx: Kamailio,
+                                                       make_phone: PhoneFactory) -> None:
+    phone = owner(make_phone, pbx)
+    far = caller(make_phone, pbx, "inband")
+    remote_login(phone, far)
+    far.keys("2")  # the referral menu
+    wait_node(phone, "referral")
+    far.keys("1")  # meeting, then its length
+    wait_node(phone, "referral_minutes")
+    far.keys("30#")
+    status = phone.wait_status(lambda s: not s["referral"]["available"] and s, 15,
+                               "the referral to be set")
+    assert status["referral"]["text"].startswith("Meeting")
+    far.wait_status(lambda s: not s["calls"], 20, "the menu to say goodbye and hang up")
+    assert phone.status()["calls"] == []
+
+
+def test_silence_ends_a_message(pbx: Kamailio, make_phone: PhoneFactory,
+                                tmp_path: Path) -> None:
+    phone = owner(make_phone, pbx, silence=3)
+    voice = tmp_path / "voice.wav"  # 10 s of a 1 kHz "voice", then 30 s of silence
+    write_wav(voice, [(1000, 10.0), (0, 30.0)])
+    line = LineSpec("1002", USERS["1002"], f"127.0.0.1:{pbx.port}", "Phone 1002")
+    far = PhoneProcess(tmp_path / "caller", phone_config([line], mic_file=str(voice)),
+                       test_clock=True)
+    far.start()
+    try:
+        wait_registered(far)
+        answered_by_voicemail(phone, far)
+        far.keys("2")
+        far.wait_status(lambda s: not s["calls"], 40,
+                        "the silence to end the message and the voicemail to hang up")
+        [message] = messages(phone)
+        pcm_in, rate = read_wav(message["wav"])
+        assert 3.0 <= len(pcm_in) / rate <= 15.0  # stopped by the silence, not the limit
+        assert abs(dominant_frequency(message["wav"], 0.2) - 1000) < 30
+        assert "silence ends the message" in (phone.workdir / "phone.log").read_text()
+    finally:
+        far.stop()
