@@ -10,6 +10,7 @@ message-waiting LED and count come from `counts()` (docs/voicemail.md).
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,7 +83,14 @@ class MenuService:
         return box
 
     def start(self) -> None:
-        """Finish messages a power cut interrupted."""
+        """Finish messages a power cut interrupted; speak the users' names ahead (in the
+        background: espeak-ng takes a moment, a caller should not wait for it)."""
+        if self.enabled:
+            names = [self.user_name(line) for line in range(len(self.phone.config.lines))]
+            language = self.language()
+            threading.Thread(target=lambda: [self.library.spoken(name, language)
+                                             for name in names if name],
+                             name="speak-names", daemon=True).start()
         for line in range(len(self.phone.config.lines)):
             for message in self.mailbox(line).recover():
                 log.warning("line %d: recovered the message %s (%.1f s) left by a power cut "

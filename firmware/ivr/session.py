@@ -158,7 +158,9 @@ class MenuSession:
     # -- prompts ----------------------------------------------------------------------------
     def _expand(self, name: str) -> list[Path]:
         if name == "announcement":
-            return self._files(self._announcement())
+            files = self._announcement()
+            log.info("menu %s: announcing %s", self.id, " ".join(f.stem for f in files))
+            return files
         if name == "greeting":
             greeting = self.mailbox.greeting()
             return [greeting] if greeting else self._files(["greeting_default"])

@@ -244,6 +244,10 @@ def test_referral_by_touch_tone_at_the_desk_then_callers_hear_it(
     session = phone.wait_status(lambda s: s["menus"] and s["menus"][0], 10, "the voicemail")
     assert session["reason"] == "away"
     assert phone.status()["terminals"][0]["rings"] == 0
+    announced = wait_until(lambda: next((line for line in (phone.workdir / "phone.log")
+                                         .read_text().splitlines() if "announcing" in line),
+                                        None), 10, 0.05, "the announcement")
+    assert "say-" in announced and "referral_lunch until" in announced  # name, status, end
     far.wait_status(lambda s: s["calls"][0]["duration"] >= 4, 10, "the announcement")
     far.key("speaker")
     far.wait_status(lambda s: not s["calls"], 10, "hang up")
@@ -340,6 +344,7 @@ def test_fast_invalid_and_endless_keys_never_crash_or_leak_a_call(
         pbx: Kamailio, make_phone: PhoneFactory) -> None:
     phone = owner(make_phone, pbx)
     far = caller(make_phone, pbx, "rfc4733")
+    ports = phone.status()["engine"]["media_ports"]
     answered_by_voicemail(phone, far)
     far.keys("*" + "9" * 12 + "#" * 6 + "0123456789*#")  # PIN overflow, invalid keys
     far.wait_status(lambda s: not s["calls"], 60, "the menu to give up and hang up")
@@ -351,6 +356,8 @@ def test_fast_invalid_and_endless_keys_never_crash_or_leak_a_call(
         far.wait_status(lambda s: not s["calls"], 10, "hang up")
         phone.wait_status(lambda s: not s["menus"] and not s["calls"], 10, "nothing left")
     assert phone.process.running()
+    phone.wait_status(lambda s: s["engine"]["media_ports"] <= ports, 10,
+                      f"no more than the {ports} media ports of before (players, taps freed)")
 
 
 def test_referral_remotely_with_the_pin_by_inband_keys(pbx: Kamailio,
