@@ -521,7 +521,7 @@ class Phone:
                                                                                    "?")
             log.info("call %s: key %s (%s)", call.id, event.digit, event.method)
         if self.menus is not None and self.menus.owns(event.call_id):
-            self.menus.digit(event.call_id, event.digit)
+            self.menus.digit(event.call_id, event.digit, event.method)
 
     def _on_CommandFailed(self, event: ev.CommandFailed) -> None:
         log.warning("SIP command %s failed: %s", event.command, event.message)

@@ -30,6 +30,7 @@ ENDED_SCREEN_S = 3.0  # how long a hands-free call's end reason stays on screen
 NOTICE_S = 5.0  # how long a notice ("Headset failed") stays on screen
 SPEAKER, HEADSET = "speaker", "headset"  # the hands-free paths (the handset is the other one)
 REJECT_CODE = 486
+_NOT_IN_MENUS = frozenset({"hold", "transfer", "conference", "mute", "record"})  # no SIP call
 
 _CONGESTION_REASONS = {EndReason.NETWORK_ERROR, EndReason.UNKNOWN_NUMBER,
                        EndReason.INVALID_NUMBER, EndReason.NOT_ALLOWED}
@@ -109,6 +110,8 @@ class Terminal(CallFeatures):
                 audio.key_sound(name)  # on the ringer while nothing else is open
         if self.conference_choice(name) or self.pick(name) or self._view_took(name):
             pass
+        elif name in _NOT_IN_MENUS and self.call is not None and self.call.menu:
+            log.info("key %s does nothing in the phone's own menu", name)
         elif name in ("history", "directory", "menu"):
             self.open_view(name)
         elif self._group_key(name) or self.blf_key(name):

@@ -9,8 +9,10 @@ message-waiting LED and count come from `counts()` (docs/voicemail.md).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -181,16 +183,26 @@ class MenuService:
         log.info("answering call %s from %s for the user (%s)", call.id,
                  call.number or "unknown", reason)
         self.engine.ivr_answer(call.id)
-        session.start()
+        with self._storage("answering"):
+            session.start()
         return True
+
+    @contextlib.contextmanager
+    def _storage(self, what: str) -> Iterator[None]:
+        """The mailbox is on flash: a full or failing disk is logged, the call goes on."""
+        try:
+            yield
+        except OSError as exc:
+            log.error("voicemail storage failed while %s: %s", what, exc)
 
     def owns(self, call_id: str) -> bool:
         return call_id in self.sessions
 
-    def digit(self, session_id: str, key: str) -> None:
+    def digit(self, session_id: str, key: str, method: str = "") -> None:
         session = self.sessions.get(session_id)
         if session is not None:
-            session.digit(key)
+            with self._storage(f"handling key {key}"):
+                session.digit(key, method)
 
     def call_state(self, call_id: str, state: str) -> None:
         session = self.sessions.get(call_id)
@@ -237,7 +249,8 @@ class MenuService:
         session = MenuSession(self, LOCAL, tree, start, line=terminal.line,
                               language=self.language())
         self.sessions[LOCAL] = session
-        session.start()
+        with self._storage("opening the menu"):
+            session.start()
 
     def local_digit(self, key: str) -> None:
         self.digit(LOCAL, key)
@@ -255,17 +268,20 @@ class MenuService:
     def prompt_finished(self, session_id: str, token: int) -> None:
         session = self.sessions.get(session_id)
         if session is not None:
-            session.prompt_finished(token)
+            with self._storage("a prompt ended"):
+                session.prompt_finished(token)
 
     def silence(self, session_id: str) -> None:
         session = self.sessions.get(session_id)
         if session is not None:
-            session.silence()
+            with self._storage("a message went quiet"):
+                session.silence()
 
     def recording_stopped(self, session_id: str, path: str) -> None:
         session = self.sessions.get(session_id) or self._closing.pop(session_id, None)
         if session is not None:
-            session.recording_stopped(path)
+            with self._storage(f"finishing {path}"):
+                session.recording_stopped(path)
         else:
             log.warning("a menu recording %s stopped without its session: left for the "
                         "next start-up to finish", path)

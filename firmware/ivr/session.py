@@ -10,6 +10,7 @@ events (`prompt_finished`, `recording_stopped`, digits).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -72,19 +73,24 @@ class MenuSession:
         self.call_id, self.caller = call_id, caller
         self.mailbox = service.mailbox(line)
         self.runner = MenuRunner(tree, start, self, service.clock)
-        self.node_history: list[str] = []
         self._token = 0
         self._ending = False
         self._recording: _Recording | None = None
         self._listening = _Listening()
         self._referral_kind = ""
-        self.transferring = False
+        self._out_of_band = False
 
     # -- the engine's replies -----------------------------------------------------------
     def start(self) -> None:
         self.runner.start()
 
-    def digit(self, key: str) -> None:
+    def digit(self, key: str, method: str = "") -> None:
+        """A key from the caller. Once keys come out of band (RFC 4733, SIP INFO), tones
+        heard in the audio are ignored: a phone that sends both would press every key twice."""
+        if method == "inband" and self._out_of_band:
+            return
+        if method in ("rfc4733", "info"):
+            self._out_of_band = True
         self.runner.digit(key)
 
     def silence(self) -> None:
@@ -99,6 +105,8 @@ class MenuSession:
         playing, self._listening.playing = self._listening.playing, ""
         if playing:
             self.mailbox.mark_saved(playing)  # heard to the end: now a saved message
+            self._listening.messages = [dataclasses.replace(m, new=False) if m.id == playing
+                                        else m for m in self._listening.messages]
             self.service.messages_changed(self.line)
         if self._ending:
             self.service.hang_up(self)
@@ -147,7 +155,6 @@ class MenuSession:
             self.service.engine.ivr_stop_recording(self.id)
 
     def act(self, action: str, arg: Any) -> str | None:
-        self.node_history.append(action)
         handler = getattr(self, f"_do_{action}", None)
         if handler is None:
             log.error("menu %s: no action %r", self.id, action)
@@ -287,7 +294,6 @@ class MenuSession:
     def _do_transfer(self, number: Any) -> str | None:
         assert self.call_id is not None
         log.info("menu %s: caller asked for %s", self.id, number)
-        self.transferring = True
         self.service.engine.transfer(self.call_id, str(number))
         return None
 

@@ -708,6 +708,8 @@ class SipEngine:
             leg.advance()
 
     def _ivr_answer(self, call_id: str) -> None:
+        if call_id not in self._calls:  # the caller gave up already: no leg to leak
+            raise KeyError(call_id)
         self._new_leg(call_id, True)
         self._answer(call_id, 200)
 

@@ -168,3 +168,15 @@ def test_voicemail_off_dials_the_number(tmp_path: Path) -> None:
     keys(phone, "voicemail")
     assert sip.last("make_call")[3] == "555"
     assert "ivr_local" not in sip.names()
+
+
+def test_tones_heard_after_out_of_band_keys_do_not_press_twice(tmp_path: Path) -> None:
+    phone, sip, clock = make_phone({"voicemail": {"pin": "4711"}}, tmp_path)
+    incoming(phone, "in1", "1003")
+    clock.advance(20)
+    phone.on_sip_event(ev.DtmfReceived("in1", "*", "inband"))  # tones alone count
+    assert phone.status()["menus"][0]["node"] == "pin"
+    for key in "4711#":  # a phone sending RFC 4733 and leaving the tones in its audio
+        phone.on_sip_event(ev.DtmfReceived("in1", key, "rfc4733"))
+        phone.on_sip_event(ev.DtmfReceived("in1", key, "inband"))
+    assert phone.status()["menus"][0]["node"] == "remote"
