@@ -550,7 +550,8 @@ class Terminal(CallFeatures):
             self.phone.menus.stop_local()
         for ending in [call, *self.conference]:
             if ending is not None and ending.on_sip:
-                self.phone.engine.hangup(ending.id)
+                if not ending.menu:  # (the phone's own menu has no SIP dialog)
+                    self.phone.engine.hangup(ending.id)
                 ending.end(EndReason.CANCELLED if ending.state is not CallState.CONNECTED
                            else EndReason.NORMAL, self.now())
         if self.conference:

@@ -171,7 +171,7 @@ def test_voicemail_off_dials_the_number(tmp_path: Path) -> None:
 
 
 def test_tones_heard_after_out_of_band_keys_do_not_press_twice(tmp_path: Path) -> None:
-    phone, sip, clock = make_phone({"voicemail": {"pin": "4711"}}, tmp_path)
+    phone, _, clock = make_phone({"voicemail": {"pin": "4711"}}, tmp_path)
     incoming(phone, "in1", "1003")
     clock.advance(20)
     phone.on_sip_event(ev.DtmfReceived("in1", "*", "inband"))  # tones alone count
