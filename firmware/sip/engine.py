@@ -32,7 +32,7 @@ from firmware.config import LineConfig, PhoneConfig
 from firmware.mwi import parse_message_summary
 from firmware.sip import events as ev
 from firmware.sip.ivr_media import IvrLeg
-from firmware.sip.media import AudioEnds, TerminalMedia
+from firmware.sip.media import AudioEnds, Graveyard, TerminalMedia
 from firmware.sip.uri import host_port, is_dialable_uri, parse_party, retry_after_seconds
 
 log = logging.getLogger("luren.sip")
@@ -191,6 +191,7 @@ class SipEngine:
         self._unborn: dict[str, float] = {}  # transfer calls pjsua has yet to place
         self._buddies: dict[str, _Buddy] = {}  # colleagues whose presence we watch
         self._ivr: dict[str, IvrLeg] = {}  # menu sessions: call id (or "local") -> audio
+        self._graveyard = Graveyard()  # Python bridge ports let go, destroyed a second later
         self._ep: pj.Endpoint | None = None
         self._media: TerminalMedia | None = None
         self._log_writer = _LogWriter()
@@ -389,6 +390,7 @@ class SipEngine:
             self._drop_unborn()
         if self._ended:
             self._ended.clear()  # dropped only after their last callback returned
+        self._graveyard.sweep()
 
     def _create(self) -> None:
         ep = self._ep = _Endpoint(self)
@@ -417,7 +419,8 @@ class SipEngine:
         record_dir = self._data_dir / "audio" if sim.record_earpiece else None
         listen = self._inband_digit if self._cfg.sip.detect_inband_dtmf else None
         self._media = TerminalMedia(record_dir, sim.mic_tone_hz, sim.mic_file,
-                                    ends=self._audio_ends, dtmf_report=listen)
+                                    ends=self._audio_ends, dtmf_report=listen,
+                                    graveyard=self._graveyard)
         for index, line in enumerate(self._cfg.lines):
             self._add_account(index, line)
 
@@ -504,6 +507,7 @@ class SipEngine:
         for leg in self._ivr.values():
             leg.close(stale=True)
         self._ivr.clear()
+        self._graveyard.clear()
         if self._media is not None:
             self._media.close()
         self._media = None
@@ -695,7 +699,7 @@ class SipEngine:
             prompt_end=lambda: self._submit("ivr_advance", lambda: self._advance(session)),
             finished=lambda token: self._emit(ev.PromptFinished(session, token)),
             recorded=lambda path: self._emit(ev.MenuRecordingStopped(session, path)),
-            listen_for_dtmf=listen_for_dtmf)
+            graveyard=self._graveyard, listen_for_dtmf=listen_for_dtmf)
         self._ivr[session] = leg
         return leg
 

@@ -25,7 +25,7 @@ from pathlib import Path
 import pjsua2 as pj
 
 from audio.dtmf import DtmfDetector
-from firmware.sip.media import stop_transmit
+from firmware.sip.media import Graveyard, stop_transmit
 
 log = logging.getLogger("luren.sip.ivr")
 FRAME_MS = 20
@@ -105,8 +105,9 @@ class IvrLeg:
     def __init__(self, name: str, clock_rate: int, *, digit: Callable[[str], None],
                  silence: Callable[[], None], prompt_end: Callable[[], None],
                  finished: Callable[[int], None], recorded: Callable[[str], None],
-                 listen_for_dtmf: bool = True) -> None:
+                 graveyard: Graveyard, listen_for_dtmf: bool = True) -> None:
         self.name = name
+        self._graveyard = graveyard
         self._rate = clock_rate
         self._prompt_end, self._finished, self._recorded = prompt_end, finished, recorded
         self._tap = _Tap(f"ivr-{name}", clock_rate, digit, silence) if listen_for_dtmf \
@@ -118,7 +119,6 @@ class IvrLeg:
         self._player: _Player | None = None
         self._recorder: pj.AudioMediaRecorder | None = None
         self.recording: str | None = None
-        self._retired: list[pj.AudioMedia] = []  # players kept until the next bridge tick
 
     # -- wiring ---------------------------------------------------------------------------
     @property
@@ -184,7 +184,7 @@ class IvrLeg:
         player, self._player = self._player, None
         if player is not None:
             stop_transmit(player, self._sink)
-            self._retired = [player]  # destroyed on the next call, after the bridge let go
+            self._graveyard.bury(player)  # the bridge may still call it once
 
     # -- recording ------------------------------------------------------------------------
     def record(self, path: str, silence_s: float) -> None:
@@ -218,5 +218,5 @@ class IvrLeg:
         self.detach(stale=stale)
         self.stop_prompts()
         self.stop_recording()
-        self._retired = []
+        self._graveyard.bury(self._tap)
         self._tap = None

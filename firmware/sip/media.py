@@ -57,6 +57,34 @@ def stop_transmit(src: pj.AudioMedia | None, dst: pj.AudioMedia | None) -> None:
         log.debug("stop transmit: %s", exc.info())
 
 
+class Graveyard:
+    """Bridge ports written in Python, kept alive a while after they are let go.
+
+    pjmedia calls a port's `onFrameReceived`/`onFrameRequested`/`onEof2` on its clock thread,
+    and disconnecting or removing a port only takes effect at the bridge's next tick (pjsua
+    2.15 queues those operations). Destroying the Python object at once lets such a call
+    reach a half-destroyed object. Ports are therefore buried here, already disconnected (or
+    with their call's stream gone), and destroyed on the engine thread a second later, when
+    nothing can call them any more."""
+
+    def __init__(self, keep_s: float = 1.0) -> None:
+        self._keep_s = keep_s
+        self._buried: list[tuple[float, object]] = []
+
+    def bury(self, port: object) -> None:
+        if port is not None:
+            self._buried.append((time.monotonic() + self._keep_s, port))
+
+    def sweep(self) -> None:
+        """Destroy what has waited long enough (engine thread)."""
+        if self._buried:
+            now = time.monotonic()
+            self._buried = [(due, port) for due, port in self._buried if due > now]
+
+    def clear(self) -> None:
+        self._buried.clear()
+
+
 class AudioEnds(Protocol):
     """A terminal's sound hardware as the media clock sees it (`audio.bridge.AlsaBridge`).
 
@@ -125,8 +153,10 @@ class TerminalMedia:
 
     def __init__(self, recordings_dir: Path | None, mic_tone_hz: int = 0, mic_file: str = "",
                  clock_rate: int = 16000, ends: AudioEnds | None = None,
-                 dtmf_report: DigitReport | None = None) -> None:
+                 dtmf_report: DigitReport | None = None,
+                 graveyard: Graveyard | None = None) -> None:
         self._dir = recordings_dir
+        self._graveyard = graveyard or Graveyard()
         self._dtmf_report = dtmf_report  # set: listen for in-band DTMF in every call
         self._taps: dict[str, _DtmfTap] = {}
         self._session = itertools.count(_next_session(recordings_dir))
@@ -350,7 +380,7 @@ class TerminalMedia:
     def forget_call(self, call_id: str) -> None:
         """The call is over: pjsua removes its stream itself; drop what was kept for it."""
         self.disconnect_call(call_id, stale=True)
-        self._taps.pop(call_id, None)
+        self._graveyard.bury(self._taps.pop(call_id, None))
         self._dtmf.pop(call_id, None)
         self._conference.discard(call_id)
 
