@@ -8,8 +8,17 @@ import ipaddress
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
-from firmware.config import ConfigError, dump_default_config, load_config
+from firmware.config import (
+    ConfigError,
+    PhoneConfig,
+    dump_default_config,
+    load_config,
+    parse_config,
+)
+from firmware.config.load import load_document, parse_table
+from firmware.config.schema import ProvisioningConfig
 
 DEFAULT_DATA_DIR = Path("/var/lib/luren")
 
@@ -75,20 +84,38 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from board.profile import ProfileError, load_profile
     from firmware.runtime import RunOptions, run_phone  # pjsua2 loads only when running
 
-    config = load_config(args.config)
     try:
         board = load_profile(args.board)
     except ProfileError as exc:
         print(f"luren: invalid board profile, nothing was changed:\n{exc}", file=sys.stderr)
         return 2
+    config, provisioned = _provision(args.config, args.data_dir, board.name)
     host, port = args.api or _host_port(config.api.listen)
     if not _is_loopback(host) and not config.api.token:
         print(f"luren: the control API on {host} needs api.token in the config "
               "(refusing to serve an open API beyond loopback)", file=sys.stderr)
         return 2
     options = RunOptions(config=config, data_dir=args.data_dir, api_host=host, api_port=port,
-                         board=board, test_clock=args.test_clock)
+                         board=board, test_clock=args.test_clock, provisioning=provisioned)
     return asyncio.run(run_phone(options))
+
+
+def _provision(path: Path, data_dir: Path, model: str) -> tuple[PhoneConfig, dict[str, Any]]:
+    """The config file, and with `[provisioning] url` the provisioned files over it
+    (docs/provisioning.md); raises ConfigError when nothing valid is left."""
+    from provisioning.client import ProvisioningClient, interface_mac, normalise_mac
+
+    document = load_document(path)
+    settings = parse_table(ProvisioningConfig, document.get("provisioning", {}),
+                           "provisioning", str(path))
+    if not settings.url:
+        return parse_config(document, str(path)), {}
+    mac = normalise_mac(settings.mac) if settings.mac else interface_mac()
+    client = ProvisioningClient(data_dir, model=settings.model or model, mac=mac)
+    config, outcome = client.run(document)
+    return config, {**outcome.as_dict(), "model": client.model, "mac": client.mac,
+                    "device_key": client.device_public_key(),
+                    "locked": sorted(client.locked)}
 
 
 def _cmd_office(args: argparse.Namespace) -> int:

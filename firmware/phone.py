@@ -142,6 +142,7 @@ class Phone:
         self.headset_detection = "none"  # how the board tells a plugged headset (docs/audio.md)
         self.messages: dict[int, tuple[int, int]] = {}  # line -> (new, old) voice messages
         self.menus = MenuService(self, data_dir) if data_dir else None  # voicemail, menus
+        self.provisioning: dict[str, Any] = {}  # the last provisioning run (provisioning.client)
         self.view_makers: dict[str, Callable[[Terminal], ListView | None]] = {
             "history": self._history_view, "directory": self._directory_view,
             "referral": self._referral_view, "menu": self._menu_view}
@@ -562,6 +563,7 @@ class Phone:
             "blf": {user: {"state": s, "caller": c} for user, (s, c) in self.blf.items()},
             "missed_calls": self.missed_calls(),
             "menus": self.menus.status() if self.menus is not None else [],
+            "provisioning": self.provisioning,
         }
 
     def _line_status(self, index: int, now: float) -> dict[str, Any]:

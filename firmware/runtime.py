@@ -7,8 +7,9 @@ import contextlib
 import logging
 import os
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from audio.setup import build_audio
 from board.profile import BoardProfile, build_board, load_profile
@@ -37,6 +38,7 @@ class RunOptions:
     api_port: int
     board: BoardProfile | None = None  # None: the simulated board
     test_clock: bool = False
+    provisioning: dict[str, Any] = field(default_factory=dict)  # the last run's outcome
 
 
 async def run_phone(options: RunOptions) -> int:
@@ -64,6 +66,7 @@ async def run_phone(options: RunOptions) -> int:
     phone = Phone(config, clock, engine, [board], audio=audio, data_dir=options.data_dir,
                   overrides=overrides)
     phone_box.append(phone)
+    phone.provisioning = options.provisioning
     if audio is not None:
         audio.on_failure = phone.audio_failed
         audio.on_headset = phone.headset_changed

@@ -760,6 +760,8 @@ class Terminal(CallFeatures):
                 else [referral.text()]
             messages = self.phone.new_messages(self.lines)
             missed = self._missed
+            failed = self.phone.provisioning and not self.phone.provisioning.get("ok", True)
+            status = ([text("provisioning_failed", language)] if failed else []) + status
             extra = status + ([text("missed_count", language).format(n=missed)] if missed
                               else []) + (
                 [text("dnd", language)] if self.dnd else []) + (

@@ -10,6 +10,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "ringing_remote": {"sv": "Det ringer", "en": "Ringing"},
     "incoming": {"sv": "Inkommande samtal", "en": "Incoming call"},
     "connected": {"sv": "Samtal", "en": "In call"},
+    "provisioning_failed": {"sv": "Provisionering fel", "en": "Provisioning failed"},
     "menu_main": {"sv": "Röstbrevlåda", "en": "Voicemail"},
     "menu_referral": {"sv": "Hänvisning", "en": "Referral"},
     "busy": {"sv": "Upptaget", "en": "Busy"},

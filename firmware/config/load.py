@@ -15,11 +15,12 @@ import json
 import re
 import textwrap
 import tomllib
+import typing
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, get_origin
+from typing import Any, Final, TypeVar, get_origin
 
 from firmware.config.schema import (
     ApiConfig,
@@ -30,6 +31,7 @@ from firmware.config.schema import (
     GroupConfig,
     LineConfig,
     PhoneConfig,
+    ProvisioningConfig,
     RoleConfig,
     SipConfig,
     VoicemailConfig,
@@ -159,6 +161,30 @@ def _check_dial_plan(plan: str) -> str | None:
 @field_check(DeviceConfig, "voicemail_number")
 def _check_voicemail_number(number: str) -> str | None:
     return None if re.fullmatch(r"[0-9*#]*", number) else "may contain only digits, * and #"
+
+
+@field_check(ProvisioningConfig, "url")
+def _check_provisioning_url(url: str) -> str | None:
+    if not url or re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
+        return None
+    return "must be an http:// or https:// folder URL, e.g. https://prov.example.se/luren/"
+
+
+@field_check(ProvisioningConfig, "trusted_keys")
+def _check_trusted_keys(keys: list[str]) -> str | None:
+    for entry in keys:
+        key_id, sep, key = entry.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", key_id) or not key.strip():
+            return f'{entry[:40]!r} is not "key-id=base64 public key"'
+    return None
+
+
+@field_check(ProvisioningConfig, "pin_sha256")
+def _check_pins(pins: list[str]) -> str | None:
+    for pin in pins:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", pin.replace(":", "")):
+            return f"{pin[:20]!r}... is not a SHA-256 fingerprint (64 hex digits)"
+    return None
 
 
 @field_check(VoicemailConfig, "pin")
@@ -454,19 +480,39 @@ def parse_config(data: dict[str, Any], source: str = "<config>") -> PhoneConfig:
     return config
 
 
+T = TypeVar("T")
+
+
+def parse_table(cls: type[T], data: Any, path: str, source: str = "<config>") -> T:
+    """Validate one table of a config (e.g. ``[provisioning]`` before the rest is known)."""
+    parser = _Parser()
+    value = parser.table(cls, data, path)
+    if parser.problems:
+        raise ConfigError(parser.problems, source)
+    return typing.cast(T, value)
+
+
+def load_document(path: Path) -> dict[str, Any]:
+    """Read and parse the TOML file at ``path`` without validating it against the schema.
+
+    Raises ConfigError when the file is missing, unreadable, too large, not UTF-8 or not TOML
+    (naming the line and column).
+    """
+    source = str(path)
+    text = _read_text(Path(path), source)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([ConfigProblem("", f"invalid TOML: {exc}")], source) from None
+
+
 def load_config(path: Path) -> PhoneConfig:
     """Read, parse and validate the TOML config file at ``path``; never writes anything.
 
     Raises ConfigError when the file is missing, unreadable, too large, not UTF-8, not TOML
     (naming the line and column) or not a valid config (listing every problem).
     """
-    source = str(path)
-    text = _read_text(Path(path), source)
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([ConfigProblem("", f"invalid TOML: {exc}")], source) from None
-    return parse_config(data, source)
+    return parse_config(load_document(path), str(path))
 
 
 def _read_text(path: Path, source: str) -> str:

@@ -379,6 +379,39 @@ class VoicemailConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProvisioningConfig:
+    """Where the phone gets its configuration (docs/provisioning.md)."""
+
+    url: str = field(default="", metadata=doc(
+        "Folder URL of this phone's provisioning files (common.toml, <model>.toml, "
+        "<mac>.toml), e.g. https://prov.example.se/luren/; empty = not provisioned."))
+    trusted_keys: list[str] = field(default_factory=list, metadata=doc(
+        'Ed25519 public keys the files must be signed with, as "key-id=base64" (the raw 32 '
+        "bytes); a file signed by any other key is refused."))
+    require_signature: bool = field(default=True, metadata=doc(
+        "Refuse unsigned files. Only for a lab: off, an unsigned file is used as it is."))
+    ca_file: str = field(default="", metadata=doc(
+        "PEM file of the CA the provisioning server's certificate must come from (pinning); "
+        "empty = the system's trust store."))
+    pin_sha256: list[str] = field(default_factory=list, metadata=doc(
+        "SHA-256 fingerprints (hex) of the server certificate; if set, one must match."))
+    client_cert: str = field(default="", metadata=doc(
+        "PEM device certificate presented to the server (mutual TLS); empty = none."))
+    client_key: str = field(default="", metadata=doc(
+        "PEM private key of client_cert (empty: inside client_cert)."))
+    username: str = field(default="", metadata=doc("HTTP digest user name; empty = none."))
+    password: str = field(default="", metadata=doc("HTTP digest password.", secret=True))
+    allow_http: bool = field(default=False, metadata=doc(
+        "Allow plain http:// (a lab without TLS); never with pin_sha256."))
+    model: str = field(default="", metadata=doc(
+        "Model name of the <model>.toml file; empty = the board profile's name."))
+    mac: str = field(default="", metadata=doc(
+        "MAC address naming the <mac>.toml file; empty = the first network interface's."))
+    timeout: int = field(default=10, metadata=doc(
+        "Seconds a file may take to arrive.", min=1, max=120))
+
+
+@dataclass(frozen=True, kw_only=True)
 class RoleConfig:
     """A caller-ID role ("Ring som"): who outgoing calls say they are from."""
 
@@ -542,6 +575,8 @@ class PhoneConfig:
         "Response groups the user belongs to.", max_items=8))
     roles: list[RoleConfig] = field(default_factory=list, metadata=doc(
         "Caller-ID roles, in the order the role key steps through them.", max_items=8))
+    provisioning: ProvisioningConfig = field(default_factory=ProvisioningConfig, metadata=doc(
+        "Where the phone gets its configuration."))
     sim: SimConfig = field(default_factory=SimConfig, metadata=doc("Simulated board audio."))
     api: ApiConfig = field(default_factory=ApiConfig, metadata=doc("Control API."))
 

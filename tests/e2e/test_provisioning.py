@@ -1,0 +1,163 @@
+"""Zero-touch provisioning at start, end to end: the reference server's inventory renders a
+signed tree (the MAC file encrypted for the phone), a real HTTPS server on loopback serves it
+with a CA the test makes, and a phone whose own config file holds only `[provisioning]` comes up
+registered on the line the server gave it. Tampered, unsigned, invalid and unreachable files
+leave the last-known-good configuration in use, with the reason on the screen and in the status.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from provisioning.server.inventory import Inventory
+from provisioning.server.render import render_tree
+from provisioning.signing import (
+    device_public_key_from_text,
+    encrypt_for_device,
+    generate_device_key,
+    generate_key,
+    load_private_key,
+    sign,
+)
+from tests.e2e.conftest import USERS, wait_registered
+from tests.harness.https import HttpsServer, make_ca
+from tools.pbx.kamailio import Kamailio
+from tools.phoneproc import PhoneProcess
+
+pytestmark = pytest.mark.e2e
+
+MAC = "02:00:00:00:10:01"
+MAC_FILE = "020000001001.toml"
+
+
+class Site:
+    """A provisioning site: signing key, CA, server certificate, inventory and its tree."""
+
+    def __init__(self, root: Path, pbx: Kamailio) -> None:
+        self.root = root
+        self.tree = root / "tree"
+        _, public = generate_key(root / "keys", "site")
+        self.key_id, self.key = load_private_key(root / "keys" / "site.key")
+        self.public_b64 = _raw_b64(public)
+        self.ca = make_ca(root / "ca")
+        self.cert, self.cert_key = self.ca.issue(root / "ca", "prov")
+        self.inventory = Inventory(root / "inventory.db")
+        self.inventory.set_common('[device]\nlanguage = "en"\n[voicemail]\nenabled = false\n')
+        self.inventory.set_model_template("sim", '[device]\ntone_country = "se"\n')
+        self.registrar = f"127.0.0.1:{pbx.port}"
+
+    def enrol(self, device_key_pub: str, user: str = "1001", name: str = "Anna Berg") -> None:
+        self.inventory.add_device(MAC, "sim", name=name, public_key=device_key_pub)
+        self.inventory.set_line(MAC, 1, user, USERS[user], display_name=name,
+                                registrar=self.registrar)
+
+    def publish(self) -> Any:
+        report = render_tree(
+            self.inventory, self.tree, signer=lambda body: sign(body, self.key_id, self.key),
+            encryptor=lambda body, key: encrypt_for_device(body,
+                                                           device_public_key_from_text(key)))
+        assert report.ok, report.errors
+        return report
+
+    def bootstrap(self, url: str) -> str:
+        """The phone's own config file: nothing but where and how to get the rest."""
+        return (f'[sip]\nport = 0\nbind_address = "127.0.0.1"\n'
+                f"[provisioning]\nurl = {json.dumps(url)}\n"
+                f'trusted_keys = ["site={self.public_b64}"]\n'
+                f"ca_file = {json.dumps(str(self.ca.cert_path))}\n"
+                f'mac = "{MAC}"\nmodel = "sim"\ntimeout = 3\n')
+
+
+def _raw_b64(public_pem: Path) -> str:
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_public_key(public_pem.read_bytes())
+    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(raw).decode()
+
+
+def device_with_key(workdir: Path) -> str:
+    """The phone's provisioning key, made as the factory would; returns its public key."""
+    _, public = generate_device_key(workdir / "data" / "provisioning", "device")
+    return _raw_b64(public)
+
+
+@pytest.fixture
+def site(tmp_path: Path, pbx: Kamailio) -> Site:
+    return Site(tmp_path / "site", pbx)
+
+
+def start_phone(workdir: Path, config: str, phones: list[PhoneProcess]) -> PhoneProcess:
+    phone = PhoneProcess(workdir, config, test_clock=True)
+    phones.append(phone)
+    return phone.start(timeout=40)
+
+
+@pytest.fixture
+def phones() -> Any:
+    started: list[PhoneProcess] = []
+    yield started
+    for phone in started:
+        phone.stop()
+
+
+def test_a_phone_with_only_a_provisioning_url_comes_up_registered(
+        site: Site, tmp_path: Path, phones: list[PhoneProcess]) -> None:
+    workdir = tmp_path / "phone"
+    site.enrol(device_with_key(workdir))
+    site.publish()
+    assert b"pw-1001" not in (site.tree / MAC_FILE).read_bytes()  # encrypted for the phone
+    with HttpsServer(site.tree, site.cert, site.cert_key) as server:
+        phone = start_phone(workdir, site.bootstrap(server.url("/")), phones)
+        wait_registered(phone)
+        status = phone.status()
+        prov = status["provisioning"]
+        assert prov["ok"] and "signed by site" in prov["message"]
+        assert sorted(prov["files"]) == ["common", "mac", "model"]
+        assert status["lines"][0]["user"] == "1001"
+        assert "1001 Anna Berg" in phone.screen_text()
+        assert {path for path, _ in server.requests} == {"/common.toml", "/sim.toml",
+                                                        f"/{MAC_FILE}"}
+
+
+@pytest.mark.parametrize("damage", ["tampered", "unsigned", "invalid", "server down"])
+def test_bad_files_keep_the_last_known_good_config(
+        site: Site, tmp_path: Path, phones: list[PhoneProcess], damage: str) -> None:
+    workdir = tmp_path / "phone"
+    site.enrol(device_with_key(workdir))
+    site.publish()
+    with HttpsServer(site.tree, site.cert, site.cert_key) as server:
+        url = server.url("/")
+        first = start_phone(workdir, site.bootstrap(url), phones)
+        wait_registered(first)
+        first.stop()
+        model_file = site.tree / "sim.toml"
+        if damage == "tampered":  # one byte of the signed body changed
+            data = bytearray(model_file.read_bytes())
+            data[-2] ^= 0x01
+            model_file.write_bytes(bytes(data))
+        elif damage == "unsigned":
+            model_file.write_text('[device]\ntone_country = "de"\n')
+        elif damage == "invalid":  # signed, but no valid config
+            site.inventory.set_model_template("sim", '[device]\ntone_country = "xx"\n')
+            report = render_tree(site.inventory, site.tree,
+                                 signer=lambda body: sign(body, site.key_id, site.key),
+                                 validate=False)
+            assert report.written
+        if damage == "server down":
+            server.stop()
+        again = start_phone(workdir, site.bootstrap(url), phones)
+        wait_registered(again)  # on the last-known-good files
+        prov = again.status()["provisioning"]
+        assert not prov["ok"] and prov["from_cache"]
+        expected = {"tampered": "bad signature", "unsigned": "not signed",
+                    "invalid": "tone_country", "server down": "refused"}[damage]
+        assert expected in prov["message"], prov["message"]
+        assert "Provisioning failed" in again.screen_text()
+        assert again.status()["lines"][0]["user"] == "1001"
