@@ -40,8 +40,10 @@ class ControlApi:
     """Routes of /api/v1 over one `Phone`; every handler runs on the controller's loop."""
 
     def __init__(self, phone: Phone, engine_stats: EngineStats, token: str = "",
-                 clock_control: bool = False) -> None:
+                 clock_control: bool = False,
+                 provision_now: Callable[[], Awaitable[Any]] | None = None) -> None:
         self.phone = phone
+        self._provision_now = provision_now
         self._engine_stats = engine_stats
         self._token = token
         self._clock_control = clock_control
@@ -55,6 +57,7 @@ class ControlApi:
             ("POST", "/api/v1/headset", self.headset),
             ("POST", "/api/v1/dial", self.dial),
             ("POST", "/api/v1/clock/advance", self.advance_clock),
+            ("POST", "/api/v1/provision", self.provision),
         ):
             self.server.route(method, path, handler)
 
@@ -173,6 +176,13 @@ class ControlApi:
         if not terminal.dial(number):
             raise ApiError(409, "the terminal is busy with another call")
         return {"ok": True, "screen": self._screen_json(terminal)}
+
+    async def provision(self, request: Request) -> dict[str, Any]:
+        """Fetch the provisioning files now; answers once the run is over."""
+        if self._provision_now is None:
+            raise ApiError(409, "this phone is not provisioned: no [provisioning] url")
+        await self._provision_now()
+        return {"provisioning": self.phone.provisioning}
 
     async def advance_clock(self, request: Request) -> dict[str, Any]:
         if not self._clock_control:

@@ -100,22 +100,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(run_phone(options))
 
 
-def _provision(path: Path, data_dir: Path, model: str) -> tuple[PhoneConfig, dict[str, Any]]:
+def _provision(path: Path, data_dir: Path, model: str) -> tuple[PhoneConfig, Any]:
     """The config file, and with `[provisioning] url` the provisioned files over it
-    (docs/provisioning.md); raises ConfigError when nothing valid is left."""
+    (docs/provisioning.md): (the config to start on, the provisioning state or None).
+    Raises ConfigError when nothing valid is left."""
     from provisioning.client import ProvisioningClient, interface_mac, normalise_mac
+    from provisioning.resync import Provisioned
 
     document = load_document(path)
     settings = parse_table(ProvisioningConfig, document.get("provisioning", {}),
                            "provisioning", str(path))
     if not settings.url:
-        return parse_config(document, str(path)), {}
+        return parse_config(document, str(path)), None
     mac = normalise_mac(settings.mac) if settings.mac else interface_mac()
     client = ProvisioningClient(data_dir, model=settings.model or model, mac=mac)
     config, outcome = client.run(document)
-    return config, {**outcome.as_dict(), "model": client.model, "mac": client.mac,
-                    "device_key": client.device_public_key(),
-                    "locked": sorted(client.locked)}
+    return config, Provisioned(client, document, outcome)
 
 
 def _cmd_office(args: argparse.Namespace) -> int:

@@ -7,16 +7,16 @@ import contextlib
 import logging
 import os
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from audio.setup import build_audio
 from board.profile import BoardProfile, build_board, load_profile
 from firmware.api import ControlApi
 from firmware.clock import Clock
 from firmware.config import PhoneConfig
-from firmware.config.overrides import OVERRIDES_FILE, OverrideStore
+from firmware.config.overrides import OVERRIDES_FILE, OverrideStore, needs_restart
 from firmware.config.schema import split_host_port
 from firmware.phone import Phone
 from firmware.sip import events as ev
@@ -25,6 +25,10 @@ from firmware.sip.dialoginfo import Ringing
 from firmware.sip.engine import SipEngine
 from firmware.sip.uri import host_port
 from firmware.storage import atomic_write_json
+
+if TYPE_CHECKING:
+    from provisioning.client import Outcome
+    from provisioning.resync import Provisioned, ProvisioningSync
 
 log = logging.getLogger("luren.runtime")
 READY_FILE = "run/ready.json"
@@ -38,7 +42,7 @@ class RunOptions:
     api_port: int
     board: BoardProfile | None = None  # None: the simulated board
     test_clock: bool = False
-    provisioning: dict[str, Any] = field(default_factory=dict)  # the last run's outcome
+    provisioning: Provisioned | None = None  # the start-up run, with `[provisioning] url`
 
 
 async def run_phone(options: RunOptions) -> int:
@@ -60,13 +64,18 @@ async def run_phone(options: RunOptions) -> int:
         log.error("the board cannot start: %s", exc)
         return 1
     overrides = OverrideStore(options.data_dir / OVERRIDES_FILE, base=options.config)
+    prov = options.provisioning
+    if prov is not None:
+        overrides.locked = prov.client.locked
+        if prov.outcome.changed and prov.client.reset:
+            overrides.drop(prov.client.reset)
     config = overrides.apply()  # the provisioned file, and the user's changes on top
     engine = SipEngine(config, sink, options.data_dir,
                        audio.ends if audio is not None else None)
     phone = Phone(config, clock, engine, [board], audio=audio, data_dir=options.data_dir,
                   overrides=overrides)
     phone_box.append(phone)
-    phone.provisioning = options.provisioning
+    sync = _start_sync(prov, phone, overrides, clock) if prov is not None else None
     if audio is not None:
         audio.on_failure = phone.audio_failed
         audio.on_headset = phone.headset_changed
@@ -84,7 +93,8 @@ async def run_phone(options: RunOptions) -> int:
     if ldap is not None:
         phone.directory.set_company(ldap)
     api = ControlApi(phone, lambda: asyncio.wrap_future(engine.stats()),
-                     options.config.api.token, options.test_clock)
+                     options.config.api.token, options.test_clock,
+                     provision_now=sync.run_now if sync is not None else None)
     try:
         api_port = await api.server.start(options.api_host, options.api_port)
     except OSError as exc:
@@ -98,6 +108,8 @@ async def run_phone(options: RunOptions) -> int:
     _announce(options, engine.sip_port, api_port)
     await stop.wait()
     log.info("stopping")
+    if sync is not None:
+        sync.stop()
     phone.stop()
     if watcher is not None:
         await watcher.close()
@@ -135,6 +147,36 @@ async def _start_blf(config: PhoneConfig, phone: Phone,
     for blf in config.blf:
         watcher.watch(blf.user)
     return watcher
+
+
+def _start_sync(prov: Provisioned, phone: Phone, overrides: OverrideStore,
+                clock: Clock) -> ProvisioningSync:
+    """Provisioning while running: new files are taken on live where the phone can, the keys
+    that need a restart are reported (docs/provisioning.md)."""
+    from provisioning.resync import ProvisioningSync
+
+    phone.provisioning = prov.status()
+
+    def apply(config: PhoneConfig | None, outcome: Outcome) -> None:
+        status = {**prov.status(), **outcome.as_dict()}
+        if config is not None:
+            overrides.locked = prov.client.locked
+            if prov.client.reset:
+                overrides.drop(prov.client.reset)
+            effective = overrides.apply(config)
+            status["restart_needed"] = needs_restart(phone.config, effective)
+            phone.apply_config(effective)
+        else:
+            status["restart_needed"] = phone.provisioning.get("restart_needed", [])
+        phone.provisioning = status
+        phone.refresh()
+
+    settings = prov.client.settings(prov.document)
+    sync = ProvisioningSync(prov.client, prov.document, clock=clock, apply=apply,
+                            minutes=settings.resync_minutes,
+                            spread_minutes=settings.resync_spread_minutes)
+    sync.start()
+    return sync
 
 
 def _pickup(ringing: Ringing | None) -> ev.Pickup | None:

@@ -111,6 +111,7 @@ class ProvisioningClient:
         self._device_key: X25519PrivateKey | None = None
         self.signed_by: set[str] = set()  # key ids of the files last composed
         self.locked: frozenset[str] = frozenset()  # keys the user may not change (lock lists)
+        self.reset: frozenset[str] = frozenset()  # the user's values to drop (reset lists)
 
     # -- this phone's key ---------------------------------------------------------------
     def device_key(self) -> X25519PrivateKey:
@@ -130,11 +131,16 @@ class ProvisioningClient:
         return base64.b64encode(raw).decode()
 
     # -- a run ----------------------------------------------------------------------------
+    @staticmethod
+    def settings(bootstrap: dict[str, Any]) -> ProvisioningConfig:
+        """The phone's own `[provisioning]` (ConfigError when invalid)."""
+        return parse_table(ProvisioningConfig, bootstrap.get("provisioning", {}),
+                           "provisioning")
+
     def run(self, bootstrap: dict[str, Any]) -> tuple[PhoneConfig, Outcome]:
         """The config to run on, and what happened. Raises ConfigError only when neither the
         provisioned result nor the last-known-good one nor the bootstrap alone is valid."""
-        settings = parse_table(ProvisioningConfig, bootstrap.get("provisioning", {}),
-                               "provisioning")
+        settings = self.settings(bootstrap)
         now = datetime.now(UTC).isoformat(timespec="seconds")
         if not settings.url:
             return parse_config(bootstrap), Outcome(True, "", "not provisioned (no URL)", at=now)
@@ -201,7 +207,7 @@ class ProvisioningClient:
             merged = merge_layers(layers)
         except LayerError as exc:
             raise ProvisioningFailed(str(exc)) from None
-        self.locked = merged.locked
+        self.locked, self.reset = merged.locked, merged.reset
         return parse_config(merged.config, "the provisioned configuration")
 
     def _open(self, layer: str, data: bytes, trusted: Mapping[str, Any],
@@ -246,8 +252,7 @@ class ProvisioningClient:
                    now: str) -> tuple[PhoneConfig, Outcome]:
         files = self._good_files()
         if files:
-            settings = parse_table(ProvisioningConfig, bootstrap.get("provisioning", {}),
-                                   "provisioning")
+            settings = self.settings(bootstrap)
             try:
                 config = self._compose(bootstrap, files, settings)
             except (ProvisioningFailed, ConfigError) as exc:

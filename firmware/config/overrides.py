@@ -42,7 +42,7 @@ import json
 import logging
 import re
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, Final
 
@@ -179,6 +179,7 @@ class OverrideStore:
                  base: Mapping[str, Any] | PhoneConfig | None = None) -> None:
         self.path = Path(path)
         self.problems: list[str] = []
+        self.locked: frozenset[str] = frozenset()  # provisioning's lock list: local values ignored
         self._base: dict[str, Any] | None = None if base is None else _as_dict(base)
         self._values: dict[str, Any] = {}
         self._load()
@@ -202,17 +203,25 @@ class OverrideStore:
         if base is not None:
             self._base = _as_dict(base)
         base_dict = self._need_base()
-        values = dict(self._values)
+        values = {k: v for k, v in self._values.items() if not self.is_locked(k)}
         while values:
             try:
                 config = parse_config(deep_merge(base_dict, _nest(values)), SOURCE)
             except ConfigError as exc:
                 values = self._without_culprits(values, exc)
             else:
-                self._keep(values)
+                self._keep({**values, **self._locked_values()})
                 return config
-        self._keep(values)
+        self._keep(self._locked_values())
         return parse_config(base_dict)
+
+    def is_locked(self, key_path: str) -> bool:
+        """Whether provisioning locks ``key_path`` (itself or a table above it)."""
+        return any(key_path == lock or key_path.startswith(lock + ".") for lock in self.locked)
+
+    def _locked_values(self) -> dict[str, Any]:
+        """Overrides kept but not used while locked (they apply again once unlocked)."""
+        return {k: v for k, v in self._values.items() if self.is_locked(k)}
 
     # -- changing ----------------------------------------------------------------------------
 
@@ -222,7 +231,9 @@ class OverrideStore:
         Raises ConfigError (nothing stored) when the key may not be changed on the phone or the
         merged config is invalid; OSError when the file cannot be written (nothing changed).
         """
-        problem = local_key_problem(key_path)
+        problem = local_key_problem(key_path) or (
+            "is locked by provisioning: the administrator sets it" if self.is_locked(key_path)
+            else None)
         if problem is not None:
             raise ConfigError([ConfigProblem(key_path, problem)], SOURCE)
         self.apply()
@@ -241,6 +252,16 @@ class OverrideStore:
         config = parse_config(deep_merge(self._need_base(), _nest(values)), SOURCE)
         self._save(values)
         return config
+
+    def drop(self, key_paths: Iterable[str]) -> list[str]:
+        """Provisioning's reset list: forget the user's values at these paths (and below);
+        returns the keys dropped. OSError when the file cannot be written."""
+        gone = sorted(k for k in self._values
+                      if any(k == path or k.startswith(path + ".") for path in key_paths))
+        if gone:
+            self._save({k: v for k, v in self._values.items() if k not in gone})
+            log.info("local settings reset by provisioning: %s", ", ".join(gone))
+        return gone
 
     def clear(self) -> PhoneConfig:
         """Drop every override: the provisioned config again."""

@@ -409,6 +409,12 @@ class ProvisioningConfig:
         "MAC address naming the <mac>.toml file; empty = the first network interface's."))
     timeout: int = field(default=10, metadata=doc(
         "Seconds a file may take to arrive.", min=1, max=120))
+    resync_minutes: int = field(default=1440, metadata=doc(
+        "Minutes between checks for new files while running; 0 = only at start.",
+        min=0, max=43200))
+    resync_spread_minutes: int = field(default=60, metadata=doc(
+        "Up to this many minutes are added at random to each wait, so a thousand phones do "
+        "not ask at the same moment.", min=0, max=1440))
 
 
 @dataclass(frozen=True, kw_only=True)

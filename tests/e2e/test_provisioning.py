@@ -8,6 +8,7 @@ leave the last-known-good configuration in use, with the reason on the screen an
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +162,35 @@ def test_bad_files_keep_the_last_known_good_config(
         assert expected in prov["message"], prov["message"]
         assert "Provisioning failed" in again.screen_text()
         assert again.status()["lines"][0]["user"] == "1001"
+
+
+def test_new_files_are_taken_on_live_and_restart_keys_reported(
+        site: Site, tmp_path: Path, phones: list[PhoneProcess]) -> None:
+    workdir = tmp_path / "phone"
+    site.enrol(device_with_key(workdir))
+    site.publish()
+    with HttpsServer(site.tree, site.cert, site.cert_key) as server:
+        bootstrap = site.bootstrap(server.url("/")) + "resync_minutes = 60\n" \
+            "resync_spread_minutes = 0\n"
+        phone = start_phone(workdir, bootstrap, phones)
+        wait_registered(phone)
+        assert phone.status()["device"]["language"] == "en"
+        # the site turns Swedish (live) and renames the line (a restart)
+        site.inventory.set_common('[device]\nlanguage = "sv"\n[voicemail]\nenabled = false\n')
+        site.inventory.set_line(MAC, 1, "1001", USERS["1001"], display_name="Anna B",
+                                registrar=site.registrar)
+        site.publish()
+        answer = phone.request("POST", "/api/v1/provision")["provisioning"]
+        assert answer["ok"] and answer["changed"]
+        assert answer["restart_needed"] == ["lines[0].display_name"]
+        assert phone.status()["device"]["language"] == "sv"
+        phone.wait_screen(lambda t: re.search(r"(mån|tis|ons|tor|fre|lör|sön) \d+ [a-zä]{3}",
+                                              t) is not None, 5, "the date in Swedish")
+        # and by itself, on the resync timer: a changed tone country
+        site.inventory.set_model_template("sim", '[device]\ntone_country = "de"\n')
+        site.publish()
+        seen = len(server.requests)
+        phone.advance(61 * 60)
+        phone.wait_status(lambda s: s["provisioning"]["files"]["model"] != answer["files"]
+                          ["model"], 20, "the resync to take the new model file")
+        assert len(server.requests) > seen

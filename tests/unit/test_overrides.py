@@ -296,3 +296,30 @@ def test_every_device_key_is_classified_on_purpose() -> None:
     restart = {f.name for f in dataclasses.fields(DeviceConfig)
                if not is_live(f"device.{f.name}")}
     assert restart == {"max_calls"}
+
+
+# --- provisioning's lock and reset lists ------------------------------------------------------
+
+
+def test_a_locked_key_cannot_be_set_and_its_old_value_is_not_used(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.set("device.language", "en")
+    store.set("calls.call_waiting", False)
+    store.locked = frozenset({"device"})  # a table locks every key below it
+    config = store.apply()
+    assert config.device.language == "sv" and config.calls.call_waiting is False
+    with pytest.raises(ConfigError, match="locked by provisioning"):
+        store.set("device.language", "en")
+    assert file_of(store)["device"] == {"language": "en"}  # kept, for when it is unlocked
+    store.locked = frozenset()
+    assert store.apply().device.language == "en"
+
+
+def test_reset_drops_the_users_values_once(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.set("device.ringtone", "soft")
+    store.set("device.language", "en")
+    assert store.drop(["device.ringtone", "calls"]) == ["device.ringtone"]
+    assert file_of(store) == {"device": {"language": "en"}}
+    assert store.drop(["device.ringtone"]) == []
+    assert store.set("device.ringtone", "beep").device.ringtone == "beep"  # may be set again
