@@ -34,10 +34,11 @@ from typing import Any
 
 from firmware.storage import atomic_write_json
 from firmware.texts import text
+from tools.office_provisioning import OfficeSite
 from tools.pbx.kamailio import Kamailio, KamailioError
 from tools.pbx.ports import free_port
 from tools.pbx.process import log_tail
-from tools.phoneproc import ApiError, LineSpec, PhoneClient, PhoneProcess, phone_config
+from tools.phoneproc import ApiError, PhoneClient, PhoneProcess, phone_config
 
 log = logging.getLogger("luren.office")
 
@@ -46,6 +47,7 @@ OFFICE_FILE_VERSION = 1
 LANGUAGE = "sv"
 ANNA = ("1001", "Anna Andersson")
 BERTIL = ("1002", "Bertil Berg")
+MACS = {"1001": "02:00:00:00:10:01", "1002": "02:00:00:00:10:02"}
 ANNA_TONE_HZ = 700
 FALLBACK_TONE_HZ = 1000
 VOICE_TEXT = "Hej, det här är Bertil på anknytning 1002."
@@ -201,6 +203,7 @@ class Office:
         self.answer_after_rings = answer_after_rings
         self.passwords = {user: secrets.token_urlsafe(12) for user, _ in (ANNA, BERTIL)}
         self.pbx: Kamailio | None = None
+        self.site: OfficeSite | None = None
         self.phones: list[OfficePhone] = []
         self.robot: AnsweringRobot | None = None
 
@@ -220,6 +223,7 @@ class Office:
         self.root.mkdir(parents=True, exist_ok=True)
         self.info_path.unlink(missing_ok=True)
         self._start_pbx()
+        self._start_site()
         voice = make_voice(self.root / VOICE_FILE)
         self._start_phone(ANNA, f"{ANNA_TONE_HZ} Hz tone", mic_tone_hz=ANNA_TONE_HZ)
         if voice is not None:
@@ -244,12 +248,23 @@ class Office:
             raise OfficeError(f"Kamailio did not start: {exc}") from None
         log.info("Kamailio listening on %s", self.pbx.address)
 
-    def _start_phone(self, who: tuple[str, str], mic: str, **sim: Any) -> None:
+    def _start_site(self) -> None:
+        """The provisioning site: the phones' lines come from it, zero touch."""
         assert self.pbx is not None
+        try:
+            self.site = OfficeSite(self.root / "provisioning", self.pbx.address)
+            for user, name in (ANNA, BERTIL):
+                self.site.enrol(MACS[user], name, user, self.passwords[user],
+                                self.root / f"phone-{user}" / "data")
+            self.site.start()
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise OfficeError(f"the provisioning site did not start: {exc}") from None
+
+    def _start_phone(self, who: tuple[str, str], mic: str, **sim: Any) -> None:
+        assert self.site is not None
         user, name = who
-        line = LineSpec(user=user, password=self.passwords[user], registrar=self.pbx.address,
-                        display_name=name)
-        config = phone_config([line], language=LANGUAGE, voicemail=True, **sim)
+        config = phone_config([], language=LANGUAGE, voicemail=True,
+                              extra=self.site.bootstrap(MACS[user]), **sim)
         process = PhoneProcess(self.root / f"phone-{user}", config)
         self.phones.append(OfficePhone(user, name, process, mic))
         try:
@@ -284,6 +299,7 @@ class Office:
             "answer_after_rings": self.answer_after_rings,
             "pbx": {"host": "127.0.0.1", "port": self.pbx.port, "pids": self.pbx.pids(),
                     "log": str(self.pbx.log_path)},
+            "provisioning": self.site.describe() if self.site is not None else {},
             "phones": {phone.user: self._describe_phone(phone) for phone in self.phones},
         }
 
@@ -315,6 +331,9 @@ class Office:
             self.robot = None
         for phone in reversed(self.phones):
             phone.process.stop()
+        if self.site is not None:
+            self.site.stop()
+            self.site = None
         if self.pbx is not None:
             self.pbx.stop()
         self.info_path.unlink(missing_ok=True)

@@ -190,6 +190,12 @@ def test_office_json_says_where_everything_is(office: RunningOffice) -> None:
         status = office.phone(user).status()
         assert status["device"]["language"] == "sv"
         assert status["lines"][0]["user"] == user and status["lines"][0]["registered"]
+        # zero touch: the line came from the office's provisioning site, signed and encrypted
+        assert status["provisioning"]["ok"] and "signed by site" in \
+            status["provisioning"]["message"], status["provisioning"]
+        config = Path(phone["config"]).read_text()
+        assert "[[lines]]" not in config and "[provisioning]" in config
+    assert info["provisioning"]["url"].startswith("https://127.0.0.1:")
     assert info["pbx"]["pids"] and info["pbx"]["port"] > 0
     assert "Swedish voice" in info["phones"]["1002"]["mic"]
 

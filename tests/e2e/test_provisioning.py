@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from provisioning.server.https import HttpsServer, make_ca
 from provisioning.server.inventory import Inventory
 from provisioning.server.render import render_tree
 from provisioning.signing import (
@@ -25,7 +26,6 @@ from provisioning.signing import (
     sign,
 )
 from tests.e2e.conftest import USERS, wait_registered
-from tests.harness.https import HttpsServer, make_ca
 from tools.pbx.kamailio import Kamailio
 from tools.phoneproc import PhoneProcess
 

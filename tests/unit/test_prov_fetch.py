@@ -1,4 +1,4 @@
-"""Tests for provisioning.fetch against real TLS servers on 127.0.0.1 (tests/harness/https.py)."""
+"""Tests for provisioning.fetch against real TLS servers on 127.0.0.1 (server/https.py)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,14 @@ from provisioning.fetch import (
     FetchResult,
     FetchSettings,
 )
-from tests.harness.https import CertAuthority, Handler, HttpsServer, cert_sha256, make_ca, respond
+from provisioning.server.https import (
+    CertAuthority,
+    Handler,
+    HttpsServer,
+    cert_sha256,
+    make_ca,
+    respond,
+)
 
 BODY = b'[sip]\nregistrar = "pbx.example.se"\n'
 PATH = "/cfg/common.toml"

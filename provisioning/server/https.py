@@ -1,4 +1,8 @@
-"""A throwaway certificate authority and a threaded HTTPS (or plain HTTP) server on 127.0.0.1.
+"""A small certificate authority and a threaded HTTPS (or plain HTTP) file server on 127.0.0.1.
+
+The reference server's own way to serve a rendered tree where no nginx runs: the simulated
+office, a lab, the tests (a fleet puts the tree behind nginx or a CDN). Certificates are valid
+from 5 minutes ago for a day: enough for a session, never for production.
 
     ca = make_ca(tmp_path / "pki")
     cert, key = ca.issue(tmp_path / "pki", "server")            # IP SAN 127.0.0.1
@@ -44,7 +48,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 Handler = Callable[[BaseHTTPRequestHandler], bool]
 
 HOST = "127.0.0.1"
-REALM = "luren-test"
+REALM = "luren"
 HANDSHAKE_TIMEOUT = 5.0
 IDLE_TIMEOUT = 10.0  # a connection nobody uses is closed after this long
 LINGER_TIMEOUT = 2.0  # after a failed handshake: wait this long for the client to close
@@ -84,9 +88,9 @@ class CertAuthority:
 
 
 def make_ca(directory: Path, *, name: str = "ca") -> CertAuthority:
-    """A new CA (EC P-256, CN "Luren test CA <name>") in `directory`/<name>.pem and .key."""
+    """A new CA (EC P-256, CN "Luren CA <name>") in `directory`/<name>.pem and .key."""
     key = ec.generate_private_key(ec.SECP256R1())
-    subject = _name(f"Luren test CA {name}")
+    subject = _name(f"Luren CA {name}")
     cert = (
         _builder(subject, subject, key)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
