@@ -59,7 +59,6 @@ The manifest is written into the slot with the tree, so a slot can be checked at
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import fcntl
 import hashlib
@@ -74,7 +73,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import IO, Any, Final
 
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from firmware.storage import atomic_write_json
@@ -90,6 +88,7 @@ UNPACK_FACTOR: Final = 4
 """The unpacked tree may be at most this many times the largest image accepted."""
 MAX_MANIFEST_BYTES: Final = 4 * 2**20
 MAX_MEMBERS: Final = 100_000
+_UNLIMITED: Final = 2**63  # signing's own limit is for config files; install() checks max_bytes
 
 _VERSION_RE: Final = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+~-]{0,63}")
 _SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
@@ -127,42 +126,15 @@ class BootState:
 
 def sign_image(body: bytes, key_id: str, key: Ed25519PrivateKey) -> bytes:
     """Wrap ``body`` in the signed envelope of provisioning.signing (no 1 MiB limit)."""
-    signing._check_key_id(key_id)
-    signature = key.sign(signing._signed_message(key_id, body))
-    header = f"#luren-signed v1 key={key_id} sig={base64.b64encode(signature).decode()}\n"
-    return header.encode("ascii") + body
+    return signing.sign(body, key_id, key, max_bytes=_UNLIMITED)
 
 
 def verify_image(data: bytes, trusted: Mapping[str, Ed25519PublicKey]) -> tuple[str, bytes]:
     """Check a signed image against the trusted keys; return (key id, tar bytes) or raise."""
     try:
-        if not signing.is_signed(data):
-            raise signing.SignatureError("it does not start with '#luren-signed'")
-        header, body = signing._split_header(data, "signed")
-        match = signing._SIGNED_HEADER_RE.fullmatch(header)
-        if match is None or not signing._KEY_ID_RE.fullmatch(match.group(1)):
-            raise signing.SignatureError("its signature line is malformed")
-        key_id, sig_text = match.groups()
-        signature = signing._b64decode(sig_text)
-        if signature is None or len(signature) != 64:
-            raise signing.SignatureError("its signature line is malformed")
-        public = trusted.get(key_id)
-        if public is None:
-            known = ", ".join(sorted(trusted)) or "none"
-            raise signing.SignatureError(
-                f"it is signed with key {key_id!r}, which this phone does not trust "
-                f"(trusted keys: {known})"
-            )
-        try:
-            public.verify(signature, signing._signed_message(key_id, body))
-        except InvalidSignature:
-            raise signing.SignatureError(
-                f"bad signature: it was changed after it was signed, or not signed with the "
-                f"trusted key {key_id!r}"
-            ) from None
+        return signing.verify(data, trusted, max_bytes=_UNLIMITED)
     except signing.SignatureError as exc:
         raise FirmwareError(f"the image is not signed by a trusted key: {exc}") from None
-    return key_id, body
 
 
 # --- image building and checking -------------------------------------------------------------
@@ -481,7 +453,9 @@ class Slots:
             raise FirmwareError(f"{self._boot_path} cannot be read: {exc}") from None
         try:
             return _boot_state(raw)
-        except (KeyError, TypeError, ValueError) as exc:
+        except KeyError as exc:
+            raise FirmwareError(f"{self._boot_path} is damaged: {exc} is missing") from None
+        except (TypeError, ValueError) as exc:
             raise FirmwareError(f"{self._boot_path} is damaged: {exc}") from None
 
     def _write(self, state: BootState) -> None:
@@ -641,7 +615,8 @@ class Slots:
         pending one it becomes active and "good". Idempotent."""
         slot = running if running is not None else self._booted
         if slot not in SLOT_NAMES:
-            raise FirmwareError("mark_healthy() needs the running slot: call boot() first")
+            raise FirmwareError(
+                "mark_healthy() needs the running slot (a or b): call boot() first")
         with self._lock():
             state = self._read()
             if state.pending is None or state.pending != slot:

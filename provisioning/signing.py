@@ -216,15 +216,17 @@ def _signed_message(key_id: str, body: bytes) -> bytes:
     return b"luren-signed v1\n" + key_id.encode("ascii") + b"\n" + body
 
 
-def sign(body: bytes, key_id: str, key: Ed25519PrivateKey) -> bytes:
-    """Return the signed file (header line + body) for ``body``."""
+def sign(body: bytes, key_id: str, key: Ed25519PrivateKey, *,
+         max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """Return the signed file (header line + body) for ``body``. ``max_bytes``: config files
+    stay under a megabyte; a firmware image passes its own limit."""
     _check_key_id(key_id)
     signature = key.sign(_signed_message(key_id, body))
     header = f"#luren-signed v1 key={key_id} sig={base64.b64encode(signature).decode()}\n"
     data = header.encode("ascii") + body
-    if len(data) > MAX_FILE_BYTES:
+    if len(data) > max_bytes:
         raise SignatureError(
-            f"the signed file would be {len(data)} bytes; the limit is {MAX_FILE_BYTES} bytes"
+            f"the signed file would be {len(data)} bytes; the limit is {max_bytes} bytes"
         )
     return data
 
@@ -261,11 +263,12 @@ def _error_for(kind: str, message: str) -> SignatureError:
     return EncryptionError(message) if kind == "encrypted" else SignatureError(message)
 
 
-def verify(data: bytes, trusted: Mapping[str, Ed25519PublicKey]) -> tuple[str, bytes]:
+def verify(data: bytes, trusted: Mapping[str, Ed25519PublicKey], *,
+           max_bytes: int = MAX_FILE_BYTES) -> tuple[str, bytes]:
     """Check a signed file against the trusted keys; return (key id, body) or raise."""
-    if len(data) > MAX_FILE_BYTES:
+    if len(data) > max_bytes:
         raise SignatureError(
-            f"the file is {len(data)} bytes; the limit is {MAX_FILE_BYTES} bytes"
+            f"the file is {len(data)} bytes; the limit is {max_bytes} bytes"
         )
     if not is_signed(data):
         raise SignatureError(
