@@ -124,10 +124,17 @@ def _site_values(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def _publish(inventory: Inventory, args: argparse.Namespace) -> int:
-    from provisioning.signing import load_private_key, sign  # lazily: only publish signs
+    from provisioning.signing import (  # lazily: only publish signs and encrypts
+        device_public_key_from_text,
+        encrypt_for_device,
+        load_private_key,
+        sign,
+    )
 
     key_id, key = load_private_key(Path(args.sign_key))
     report = render_tree(inventory, args.out_dir, signer=lambda body: sign(body, key_id, key),
+                         encryptor=lambda body, text: encrypt_for_device(
+                             body, device_public_key_from_text(text)),
                          site=_site_values(args.site), validate=args.validate)
     for message in report.warnings:
         print(f"warning: {message}", file=sys.stderr)

@@ -589,3 +589,41 @@ def test_cli_templates_and_stdin_password(tmp_path: Path,
         assert inv.model_templates() == {"T42": MODEL_T42} and inv.common() == COMMON
         device = inv.device(MAC_A)
         assert device is not None and device.lines[0].password == "from-stdin"
+
+
+def test_cli_publish_signs_and_encrypts_for_each_phone(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+
+    from provisioning.signing import (
+        decrypt_for_device,
+        generate_device_key,
+        generate_key,
+        load_device_private_key,
+        load_public_keys,
+        verify,
+    )
+
+    _, site_pub = generate_key(tmp_path / "keys", "site")
+    device_priv, device_pub = generate_device_key(tmp_path / "phone", "device")
+    raw = serialization.load_pem_public_key(device_pub.read_bytes()).public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    (tmp_path / "common.toml").write_text('[device]\nlanguage = "sv"\n')
+    (tmp_path / "sim.toml").write_text('[device]\ntone_country = "se"\n')
+    db = ["--db", str(tmp_path / "inv.db")]
+    assert main([*db, "set-common", str(tmp_path / "common.toml")]) == 0
+    assert main([*db, "set-model", "sim", str(tmp_path / "sim.toml")]) == 0
+    assert main([*db, "add-device", "02:00:00:00:10:01", "sim",
+                 "--public-key", base64.b64encode(raw).decode()]) == 0
+    assert main([*db, "set-line", "020000001001", "1", "1001", "pw-secret",
+                 "--registrar", "127.0.0.1:5060"]) == 0
+    out = tmp_path / "tree"
+    assert main([*db, "publish", str(out), "--sign-key", str(tmp_path / "keys" / "site.key")]) == 0
+    data = (out / "020000001001.toml").read_bytes()
+    assert b"pw-secret" not in data
+    _, body = verify(data, load_public_keys([site_pub]))
+    clear = decrypt_for_device(body, load_device_private_key(device_priv))
+    assert tomllib.loads(clear.decode())["lines"][0]["password"] == "pw-secret"
+    assert ", 0 withheld," in capsys.readouterr().out
