@@ -105,15 +105,26 @@ def _provision(path: Path, data_dir: Path, model: str) -> tuple[PhoneConfig, Any
     (docs/provisioning.md): (the config to start on, the provisioning state or None).
     Raises ConfigError when nothing valid is left."""
     from provisioning.client import ProvisioningClient, interface_mac, normalise_mac
+    from provisioning.discovery import discover
     from provisioning.resync import Provisioned
 
     document = load_document(path)
     settings = parse_table(ProvisioningConfig, document.get("provisioning", {}),
                            "provisioning", str(path))
-    if not settings.url:
+    if not settings.url and not settings.discovery:
         return parse_config(document, str(path)), None
     mac = normalise_mac(settings.mac) if settings.mac else interface_mac()
-    client = ProvisioningClient(data_dir, model=settings.model or model, mac=mac)
+    model = settings.model or model
+    if not settings.url:
+        sip = document.get("sip", {})
+        found = discover(settings, data_dir, mac=mac, model=model,
+                         bind_address=str(sip.get("bind_address", "")) if isinstance(
+                             sip, dict) else "")
+        if found is None:
+            return parse_config(document, str(path)), None
+        document = {**document, "provisioning": {**document.get("provisioning", {}),
+                                                 "url": found.url}}
+    client = ProvisioningClient(data_dir, model=model, mac=mac)
     config, outcome = client.run(document)
     return config, Provisioned(client, document, outcome)
 

@@ -409,6 +409,23 @@ class ProvisioningConfig:
         "MAC address naming the <mac>.toml file; empty = the first network interface's."))
     timeout: int = field(default=10, metadata=doc(
         "Seconds a file may take to arrive.", min=1, max=120))
+    discovery: list[str] = field(default_factory=list, metadata=doc(
+        "Where to look for the server while url is empty, in order: dhcp (options 160, 114, "
+        "66, 43 of the lease), pnp (SIP plug-and-play multicast). A URL found is kept and "
+        "tried first next time. Empty = no discovery (a factory image sets "
+        '["dhcp", "pnp"]).', choices=("dhcp", "pnp")))
+    dhcp_leases: list[str] = field(default_factory=lambda: [
+        "/var/lib/dhcp/dhclient*.leases", "/run/systemd/netif/leases/*",
+        "/var/lib/dhcpcd/*.lease", "/run/luren/dhcp.json"], metadata=doc(
+        "Lease files (glob patterns) read for DHCP options; the newest one counts."))
+    pnp_https_only: bool = field(default=True, metadata=doc(
+        "Plug-and-play: accept only https:// URLs (a plain http one is ignored)."))
+    pnp_group: str = field(default="224.0.1.75:5060", metadata=doc(
+        "Plug-and-play multicast group and port the SUBSCRIBE goes to."))
+    pnp_interface: str = field(default="", metadata=doc(
+        "Address of the interface plug-and-play sends from; empty = the sip bind address."))
+    pnp_timeout: int = field(default=5, metadata=doc(
+        "Seconds to wait for a plug-and-play answer.", min=1, max=60))
     resync_minutes: int = field(default=1440, metadata=doc(
         "Minutes between checks for new files while running; 0 = only at start.",
         min=0, max=43200))

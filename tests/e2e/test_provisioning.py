@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from provisioning.pnp import PnpResponder
 from provisioning.server.https import HttpsServer, make_ca
 from provisioning.server.inventory import Inventory
 from provisioning.server.render import render_tree
@@ -27,6 +28,7 @@ from provisioning.signing import (
 )
 from tests.e2e.conftest import USERS, wait_registered
 from tools.pbx.kamailio import Kamailio
+from tools.pbx.ports import free_port
 from tools.phoneproc import PhoneProcess
 
 pytestmark = pytest.mark.e2e
@@ -194,3 +196,52 @@ def test_new_files_are_taken_on_live_and_restart_keys_reported(
         phone.wait_status(lambda s: s["provisioning"]["files"]["model"] != answer["files"]
                           ["model"], 20, "the resync to take the new model file")
         assert len(server.requests) > seen
+
+
+def test_plug_and_play_finds_the_server_and_the_url_is_kept(
+        site: Site, tmp_path: Path, phones: list[PhoneProcess]) -> None:
+    workdir = tmp_path / "phone"
+    site.enrol(device_with_key(workdir))
+    site.publish()
+    group = ("224.0.1.75", free_port())
+    with HttpsServer(site.tree, site.cert, site.cert_key) as server, \
+            PnpResponder(lambda mac, model: server.url("/"), group=group) as responder:
+        bootstrap = _discovering(site, f'discovery = ["dhcp", "pnp"]\n'
+                                       f'dhcp_leases = ["{tmp_path}/no-lease-*"]\n'
+                                       f'pnp_group = "{group[0]}:{group[1]}"\n'
+                                       f'pnp_interface = "127.0.0.1"\npnp_timeout = 3\n')
+        phone = start_phone(workdir, bootstrap, phones)
+        wait_registered(phone)
+        assert phone.status()["provisioning"]["url"] == server.url("/")
+        assert responder.requests == [("020000001001", "sim")]
+        phone.stop()
+        responder.stop()  # the next start needs no plug-and-play: the URL was kept
+        again = start_phone(workdir, bootstrap, phones)
+        wait_registered(again)
+        prov = again.status()["provisioning"]
+        assert prov["ok"] and prov["url"] == server.url("/") and not prov["from_cache"]
+        assert responder.requests == [("020000001001", "sim")]
+
+
+def test_dhcp_option_114_finds_the_server(site: Site, tmp_path: Path,
+                                          phones: list[PhoneProcess]) -> None:
+    workdir = tmp_path / "phone"
+    site.enrol(device_with_key(workdir))
+    site.publish()
+    with HttpsServer(site.tree, site.cert, site.cert_key) as server:
+        lease = tmp_path / "dhcp.json"  # what a DHCP client hook writes
+        lease.write_text(json.dumps({"114": server.url("/"), "60": "luren"}))
+        bootstrap = _discovering(site, f'discovery = ["dhcp"]\ndhcp_leases = ["{lease}"]\n')
+        phone = start_phone(workdir, bootstrap, phones)
+        wait_registered(phone)
+        assert phone.status()["provisioning"]["url"] == server.url("/")
+        found = json.loads((workdir / "data" / "provisioning" / "found.json").read_text())
+        assert found["url"] == server.url("/") and "114" in found["source"]
+
+
+def _discovering(site: Site, discovery: str) -> str:
+    """The phone's own file without a URL: it must find the server."""
+    return (f'[sip]\nport = 0\nbind_address = "127.0.0.1"\n'
+            f'[provisioning]\ntrusted_keys = ["site={site.public_b64}"]\n'
+            f"ca_file = {json.dumps(str(site.ca.cert_path))}\n"
+            f'mac = "{MAC}"\nmodel = "sim"\ntimeout = 3\n' + discovery)
