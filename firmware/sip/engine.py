@@ -191,7 +191,7 @@ class SipEngine:
         self._unborn: dict[str, float] = {}  # transfer calls pjsua has yet to place
         self._buddies: dict[str, _Buddy] = {}  # colleagues whose presence we watch
         self._ivr: dict[str, IvrLeg] = {}  # menu sessions: call id (or "local") -> audio
-        self._graveyard = Graveyard()  # Python bridge ports let go, destroyed a second later
+        self._graveyard = Graveyard()  # Python bridge ports let go, destroyed a bit later
         self._ep: pj.Endpoint | None = None
         self._media: TerminalMedia | None = None
         self._log_writer = _LogWriter()
@@ -851,8 +851,9 @@ class SipEngine:
     def _release_tarpit(self) -> None:
         now = time.monotonic()
         for call_id, (call, due, code) in list(self._tarpit.items()):
-            if due <= now:
-                del self._tarpit[call_id]
+            # refusing one call can end another of the list from inside pjsua (its callback
+            # already took it out): skip what is gone
+            if due <= now and self._tarpit.pop(call_id, None) is not None:
                 self._refuse(call, code)
 
     def _on_call_state(self, call: _Call) -> None:

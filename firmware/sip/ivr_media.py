@@ -140,10 +140,13 @@ class IvrLeg:
             self._player.startTransmit(sink)
 
     def detach(self, *, stale: bool = False) -> None:
+        """Disconnect the leg's own ports from the source and sink. Also when they are
+        `stale` (the call's stream is gone or going): pjmedia 2.15 turns a disconnect naming a
+        slot being removed into "disconnect the other port from everything" (upstream issue
+        #4719), which for the tap, recorder and player, private to this leg, is what is wanted;
+        and a port must never be destroyed while the bridge may still call it."""
         source, sink = self._source, self._sink
         self._source = self._sink = None
-        if stale:
-            return
         stop_transmit(source, self._tap)
         stop_transmit(source, self._recorder)
         stop_transmit(self._player, sink)

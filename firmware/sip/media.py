@@ -64,10 +64,11 @@ class Graveyard:
     and disconnecting or removing a port only takes effect at the bridge's next tick (pjsua
     2.15 queues those operations). Destroying the Python object at once lets such a call
     reach a half-destroyed object. Ports are therefore buried here, already disconnected (or
-    with their call's stream gone), and destroyed on the engine thread a second later, when
-    nothing can call them any more."""
+    with their call's stream gone), and destroyed on the engine thread a little later, when
+    nothing can call them any more (two seconds: the bridge's queued operations run within
+    a tick, 20 ms; the margin covers a loaded machine)."""
 
-    def __init__(self, keep_s: float = 1.0) -> None:
+    def __init__(self, keep_s: float = 2.0) -> None:
         self._keep_s = keep_s
         self._buried: list[tuple[float, object]] = []
 
@@ -379,8 +380,11 @@ class TerminalMedia:
 
     def forget_call(self, call_id: str) -> None:
         """The call is over: pjsua removes its stream itself; drop what was kept for it."""
+        tap = self._taps.pop(call_id, None)
+        if tap is not None:  # private to this call: cutting it off everything is safe (#4719)
+            stop_transmit(self._calls.get(call_id), tap)
         self.disconnect_call(call_id, stale=True)
-        self._graveyard.bury(self._taps.pop(call_id, None))
+        self._graveyard.bury(tap)
         self._dtmf.pop(call_id, None)
         self._conference.discard(call_id)
 
