@@ -68,11 +68,6 @@ def discover(settings: ProvisioningConfig, data_dir: Path, *, mac: str, model: s
     return None
 
 
-def forget(data_dir: Path) -> None:
-    """Drop the stored URL (a technician's "discover again")."""
-    (data_dir / "provisioning" / FOUND_FILE).unlink(missing_ok=True)
-
-
 def _stored(data_dir: Path) -> Found | None:
     try:
         data = json.loads((data_dir / "provisioning" / FOUND_FILE).read_text())
