@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -82,22 +83,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from board.profile import ProfileError, load_profile
-    from firmware.runtime import RunOptions, run_phone  # pjsua2 loads only when running
+    from firmware.runtime import REBOOT_EXIT, RunOptions, run_phone  # pjsua2 loads here
 
     try:
         board = load_profile(args.board)
     except ProfileError as exc:
         print(f"luren: invalid board profile, nothing was changed:\n{exc}", file=sys.stderr)
         return 2
+    from provisioning.firmware import FirmwareError
+    from provisioning.updater import FirmwareUpdater
+
     config, provisioned = _provision(args.config, args.data_dir, board.name)
+    try:
+        firmware = FirmwareUpdater.power_on(args.data_dir)
+    except (FirmwareError, OSError) as exc:
+        print(f"luren: the firmware slots cannot be read: {exc}", file=sys.stderr)
+        return 2
     host, port = args.api or _host_port(config.api.listen)
     if not _is_loopback(host) and not config.api.token:
         print(f"luren: the control API on {host} needs api.token in the config "
               "(refusing to serve an open API beyond loopback)", file=sys.stderr)
         return 2
     options = RunOptions(config=config, data_dir=args.data_dir, api_host=host, api_port=port,
-                         board=board, test_clock=args.test_clock, provisioning=provisioned)
-    return asyncio.run(run_phone(options))
+                         board=board, test_clock=args.test_clock, provisioning=provisioned,
+                         firmware=firmware)
+    code = asyncio.run(run_phone(options))
+    if code == REBOOT_EXIT:
+        # A restart the phone asked for: the same command as a fresh process (same PID), so
+        # the config, the provisioning and the firmware slot are all read again.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "firmware.cli", *args.argv])
+    return code
 
 
 def _provision(path: Path, data_dir: Path, model: str) -> tuple[PhoneConfig, Any]:
@@ -146,6 +164,7 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     handlers = {"run": _cmd_run, "office": _cmd_office, "config": _cmd_config}

@@ -143,6 +143,9 @@ class Phone:
         self.messages: dict[int, tuple[int, int]] = {}  # line -> (new, old) voice messages
         self.menus = MenuService(self, data_dir) if data_dir else None  # voicemail, menus
         self.provisioning: dict[str, Any] = {}  # the last provisioning run (provisioning.client)
+        self.on_check_sync: Callable[[ev.CheckSyncRequested], None] | None = None
+        self.on_all_registered: Callable[[], None] | None = None  # every enabled line is up
+        self.firmware_status: Callable[[], dict[str, Any]] | None = None
         self.view_makers: dict[str, Callable[[Terminal], ListView | None]] = {
             "history": self._history_view, "directory": self._directory_view,
             "referral": self._referral_view, "menu": self._menu_view}
@@ -251,6 +254,13 @@ class Phone:
     def _on_EngineFailed(self, event: ev.EngineFailed) -> None:
         log.error("SIP engine failed: %s", event.message)
 
+    def _on_CheckSyncRequested(self, event: ev.CheckSyncRequested) -> None:
+        if self.on_check_sync is None:
+            log.warning("check-sync from %s ignored: this phone is not provisioned",
+                        event.source)
+            return
+        self.on_check_sync(event)
+
     def _on_RegistrationChanged(self, event: ev.RegistrationChanged) -> None:
         reg = self.registrations[event.line]
         self._cancel_retry(event.line)
@@ -258,6 +268,9 @@ class Phone:
             reg.succeeded(event.code, event.reason)
             log.info("line %d registered (%d %s, expires %d s)", event.line + 1, event.code,
                      event.reason, event.expires)
+            if self.on_all_registered is not None and all(
+                    r.state == RegState.REGISTERED for r in self.registrations if r.enabled):
+                self.on_all_registered()
         elif event.code // 100 == 2:
             log.info("line %d unregistered", event.line + 1)  # our own un-REGISTER
         elif reg.enabled:
@@ -564,6 +577,7 @@ class Phone:
             "missed_calls": self.missed_calls(),
             "menus": self.menus.status() if self.menus is not None else [],
             "provisioning": self.provisioning,
+            "firmware": self.firmware_status() if self.firmware_status is not None else None,
         }
 
     def _line_status(self, index: int, now: float) -> dict[str, Any]:

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import secrets
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from audio.setup import build_audio
 from board.profile import BoardProfile, build_board, load_profile
@@ -29,9 +31,13 @@ from firmware.storage import atomic_write_json
 if TYPE_CHECKING:
     from provisioning.client import Outcome
     from provisioning.resync import Provisioned, ProvisioningSync
+    from provisioning.updater import FirmwareUpdater
 
 log = logging.getLogger("luren.runtime")
 READY_FILE = "run/ready.json"
+REBOOT_EXIT = 3
+"""run_phone's exit code when the phone asked to be restarted (check-sync reboot=true, a
+firmware switch): `luren run` starts itself again, as a fresh process."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,7 @@ class RunOptions:
     board: BoardProfile | None = None  # None: the simulated board
     test_clock: bool = False
     provisioning: Provisioned | None = None  # the start-up run, with `[provisioning] url`
+    firmware: FirmwareUpdater | None = None  # the slots, booted at start (luren run)
 
 
 async def run_phone(options: RunOptions) -> int:
@@ -75,7 +82,20 @@ async def run_phone(options: RunOptions) -> int:
     phone = Phone(config, clock, engine, [board], audio=audio, data_dir=options.data_dir,
                   overrides=overrides)
     phone_box.append(phone)
-    sync = _start_sync(prov, phone, overrides, clock) if prov is not None else None
+    stop = asyncio.Event()
+    reboot: list[str] = []
+
+    def restart(why: str) -> None:
+        log.warning("restarting: %s", why)
+        reboot.append(why)
+        stop.set()
+
+    updater = options.firmware
+    if updater is not None:
+        phone.firmware_status = updater.status
+        phone.on_all_registered = updater.confirm
+    sync = (_start_sync(prov, phone, overrides, clock, restart, updater, options.data_dir)
+            if prov is not None else None)
     if audio is not None:
         audio.on_failure = phone.audio_failed
         audio.on_headset = phone.headset_changed
@@ -102,7 +122,6 @@ async def run_phone(options: RunOptions) -> int:
                   exc.strerror)
         await loop.run_in_executor(None, engine.stop)
         return 1
-    stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     _announce(options, engine.sip_port, api_port)
@@ -122,7 +141,7 @@ async def run_phone(options: RunOptions) -> int:
     board.close()
     with contextlib.suppress(FileNotFoundError):
         (options.data_dir / READY_FILE).unlink()
-    return 0
+    return REBOOT_EXIT if reboot else 0
 
 
 async def _start_blf(config: PhoneConfig, phone: Phone,
@@ -150,12 +169,37 @@ async def _start_blf(config: PhoneConfig, phone: Phone,
 
 
 def _start_sync(prov: Provisioned, phone: Phone, overrides: OverrideStore,
-                clock: Clock) -> ProvisioningSync:
+                clock: Clock, restart: Callable[[str], None], updater: FirmwareUpdater | None,
+                data_dir: Path) -> ProvisioningSync:
     """Provisioning while running: new files are taken on live where the phone can, the keys
-    that need a restart are reported (docs/provisioning.md)."""
+    that need a restart are reported, a new firmware version is installed and restarted into
+    when the phone is idle (docs/provisioning.md)."""
     from provisioning.resync import ProvisioningSync
 
     phone.provisioning = prov.status()
+    tasks: set[asyncio.Task[None]] = set()
+
+    def background(coroutine: Any) -> None:
+        tasks.add(task := asyncio.get_running_loop().create_task(coroutine))
+        task.add_done_callback(tasks.discard)
+
+    async def update_firmware() -> None:
+        if updater is None:
+            return
+        wanted = phone.config.firmware
+        updater.slots.max_tries = wanted.max_boot_tries
+        result = await asyncio.get_running_loop().run_in_executor(
+            None, updater.update, wanted, phone.config.provisioning,
+            data_dir / "provisioning" / "firmware-download")
+        if result.restart:
+            restart_when_idle(f"firmware {wanted.version} installed")
+
+    def restart_when_idle(why: str) -> None:
+        if phone.calls:
+            log.info("%s: restarting once the calls have ended", why)
+            clock.call_later(30, lambda: restart_when_idle(why))
+        else:
+            restart(why)
 
     def apply(config: PhoneConfig | None, outcome: Outcome) -> None:
         status = {**prov.status(), **outcome.as_dict()}
@@ -166,6 +210,7 @@ def _start_sync(prov: Provisioned, phone: Phone, overrides: OverrideStore,
             effective = overrides.apply(config)
             status["restart_needed"] = needs_restart(phone.config, effective)
             phone.apply_config(effective)
+            background(update_firmware())
         else:
             status["restart_needed"] = phone.provisioning.get("restart_needed", [])
         phone.provisioning = status
@@ -176,6 +221,29 @@ def _start_sync(prov: Provisioned, phone: Phone, overrides: OverrideStore,
                             minutes=settings.resync_minutes,
                             spread_minutes=settings.resync_spread_minutes)
     sync.start()
+
+    def check_sync(event: ev.CheckSyncRequested) -> None:
+        async def run() -> None:
+            outcome = await sync.run_now()
+            phone.provisioning = {**phone.provisioning,
+                                  "check_sync": {"from": event.source, "reboot": event.reboot,
+                                                 "at": clock.wall_time().isoformat(
+                                                     timespec="seconds")}}
+            if not event.reboot:
+                return
+            if not settings.check_sync_reboot:
+                log.warning("check-sync from %s asked for a reboot: not allowed "
+                            "(provisioning.check_sync_reboot is off)", event.source)
+            elif phone.calls:
+                log.warning("check-sync reboot put off: a call is going on")
+            else:
+                restart(f"check-sync from {event.source} with reboot=true "
+                        f"({'files taken' if outcome.ok else outcome.message})")
+
+        background(run())
+
+    phone.on_check_sync = check_sync
+    background(update_firmware())  # what the start-up run asked for
     return sync
 
 
@@ -188,6 +256,6 @@ def _pickup(ringing: Ringing | None) -> ev.Pickup | None:
 def _announce(options: RunOptions, sip_port: int, api_port: int) -> None:
     """Tell launchers and tests where the phone listens (atomically, in the data dir)."""
     info = {"pid": os.getpid(), "sip_port": sip_port,
-            "api": f"http://{options.api_host}:{api_port}"}
+            "api": f"http://{options.api_host}:{api_port}", "boot_id": secrets.token_hex(6)}
     atomic_write_json(options.data_dir / READY_FILE, info)
     log.info("phone ready: SIP on port %d, control API on %s", sip_port, info["api"])

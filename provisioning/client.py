@@ -165,15 +165,8 @@ class ProvisioningClient:
     def _fetch_all(self, url: str, settings: ProvisioningConfig) -> dict[str, bytes]:
         names = {"common": "common.toml", "model": f"{self.model}.toml",
                  "mac": f"{self.mac}.toml" if self.mac else ""}
-        fetch_settings = FetchSettings(
-            ca_file=Path(settings.ca_file) if settings.ca_file else None,
-            pin_sha256=frozenset(p.replace(":", "").lower() for p in settings.pin_sha256),
-            client_cert=Path(settings.client_cert) if settings.client_cert else None,
-            client_key=Path(settings.client_key) if settings.client_key else None,
-            username=settings.username, password=settings.password,
-            timeout_s=float(settings.timeout), allow_http=settings.allow_http)
         files: dict[str, bytes] = {}
-        with Fetcher(fetch_settings, self.dir / "cache") as fetcher:
+        with Fetcher(fetch_settings(settings), self.dir / "cache") as fetcher:
             for layer in LAYERS:
                 if not names[layer]:
                     continue
@@ -263,6 +256,17 @@ class ProvisioningClient:
                                        {k: _sha256(v) for k, v in files.items()},
                                        from_cache=True, at=now)
         return parse_config(bootstrap), Outcome(False, url, message, at=now)
+
+
+def fetch_settings(settings: ProvisioningConfig, **changes: Any) -> FetchSettings:
+    """How to reach the provisioning server, from `[provisioning]` (`changes` on top)."""
+    return FetchSettings(**{
+        "ca_file": Path(settings.ca_file) if settings.ca_file else None,
+        "pin_sha256": frozenset(p.replace(":", "").lower() for p in settings.pin_sha256),
+        "client_cert": Path(settings.client_cert) if settings.client_cert else None,
+        "client_key": Path(settings.client_key) if settings.client_key else None,
+        "username": settings.username, "password": settings.password,
+        "timeout_s": float(settings.timeout), "allow_http": settings.allow_http, **changes})
 
 
 def trusted_keys(settings: ProvisioningConfig) -> dict[str, Any]:

@@ -7,7 +7,9 @@ Order (`[provisioning] discovery`, e.g. `["dhcp", "pnp"]` in a factory image):
 1. `dhcp`: the newest lease among `dhcp_leases` (dhclient, systemd-networkd, dhcpcd, or a hook's
    JSON), options 160, 114, 66, then 43 with vendor class "luren" (`provisioning.dhcp`);
 2. `pnp`: SIP plug-and-play, a SUBSCRIBE to 224.0.1.75:5060 answered by a unicast NOTIFY
-   carrying the URL (`provisioning.pnp`); only https URLs unless `pnp_https_only = false`.
+   carrying the URL (`provisioning.pnp`); only https URLs unless `pnp_https_only = false`;
+3. `redirect`: the redirect service at `redirect_url`, which knows the phone by its device
+   certificate (`client_cert`) and answers with the customer's URL (`provisioning.redirect`).
 
 A URL is only taken when it is https, or http with `allow_http` (plug-and-play also drops
 http itself while `pnp_https_only`). The one found is written
@@ -27,6 +29,8 @@ from pathlib import Path
 from firmware.config.schema import ProvisioningConfig, split_host_port
 from firmware.storage import atomic_write_json
 from provisioning import dhcp, pnp
+from provisioning.fetch import FetchSettings
+from provisioning.redirect import RedirectError, ask_redirect
 
 log = logging.getLogger("luren.provisioning")
 
@@ -57,8 +61,12 @@ def discover(settings: ProvisioningConfig, data_dir: Path, *, mac: str, model: s
     if stored is not None:
         return stored
     for method in settings.discovery:
-        found = _by_dhcp(settings) if method == "dhcp" else _by_pnp(settings, mac, model,
-                                                                    bind_address)
+        if method == "dhcp":
+            found = _by_dhcp(settings)
+        elif method == "pnp":
+            found = _by_pnp(settings, mac, model, bind_address)
+        else:
+            found = _by_redirect(settings, mac, data_dir)
         if found is not None:
             log.info("provisioning server found by %s: %s", found.source, found.url)
             atomic_write_json(data_dir / "provisioning" / FOUND_FILE,
@@ -92,6 +100,24 @@ def _by_dhcp(settings: ProvisioningConfig) -> Found | None:
             return Found(url, f"dhcp {name} ({options.source})")
         log.warning("dhcp %s gives %s: not https, ignored", name, url)
     return None
+
+
+def _by_redirect(settings: ProvisioningConfig, mac: str, data_dir: Path) -> Found | None:
+    if not settings.redirect_url:
+        log.info("redirect: no redirect_url configured")
+        return None
+    try:
+        fetch = FetchSettings(
+            ca_file=Path(settings.redirect_ca_file) if settings.redirect_ca_file else None,
+            client_cert=Path(settings.client_cert) if settings.client_cert else None,
+            client_key=Path(settings.client_key) if settings.client_key else None,
+            timeout_s=float(settings.timeout), allow_http=settings.allow_http)
+        url = ask_redirect(settings.redirect_url, mac, fetch,
+                           data_dir / "provisioning" / "redirect-cache")
+    except (RedirectError, ValueError) as exc:
+        log.warning("%s", exc)
+        return None
+    return Found(url, f"redirect service {settings.redirect_url}")
 
 
 def _by_pnp(settings: ProvisioningConfig, mac: str, model: str,

@@ -163,6 +163,7 @@ class PhoneProcess(PhoneClient, Peer):
                                       env=full_env)
         self.sip_port = 0
         self.pid = 0
+        self.boot_id = ""
 
     def start(self, timeout: float = 20.0) -> PhoneProcess:
         """Launch and wait until the phone announces its SIP port and API address."""
@@ -171,6 +172,17 @@ class PhoneProcess(PhoneClient, Peer):
         self.process.start()
         ready = wait_until(self._ready, timeout, 0.02, "the phone to start")
         self.base_url, self.sip_port, self.pid = ready["api"], ready["sip_port"], ready["pid"]
+        self.boot_id = ready.get("boot_id", "")
+        return self
+
+    def wait_restarted(self, timeout: float = 30.0) -> PhoneProcess:
+        """Wait until the phone has restarted itself (same process, a new boot) and is ready."""
+        before = self.boot_id
+        ready = wait_until(lambda: (r := self._ready()) is not None
+                           and r.get("boot_id") != before and r, timeout, 0.05,
+                           "the phone to restart")
+        self.base_url, self.sip_port = ready["api"], ready["sip_port"]
+        self.boot_id = ready.get("boot_id", "")
         return self
 
     def _ready(self) -> dict[str, Any] | None:

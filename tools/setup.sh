@@ -28,9 +28,11 @@ esac
 #   iproute2 util-linux: private network namespaces (ip, unshare) for the SIP torture test
 #   libspeexdsp-dev swig: to build speexdsp (hands-free echo cancellation)
 #   slapd: a real LDAP server for the LDAP company directory tests (started per test, loopback)
+#   nginx wrk: the provisioning tree served as static files, and its load generator (benchmark)
+#   postgresql-15: the provisioning inventory on PostgreSQL (tests start their own cluster)
 PACKAGES="kamailio kamailio-utils-modules kamailio-presence-modules sip-tester baresip-core
 espeak-ng sox alsa-utils libasound2-dev gcc tmux iproute2 util-linux libspeexdsp-dev swig
-slapd"
+slapd nginx wrk postgresql-15"
 
 as_root() {
   if [ "$(id -u)" -eq 0 ]; then "$@"

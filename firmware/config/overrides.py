@@ -74,7 +74,7 @@ LIVE_KEYS: Final[frozenset[str]] = frozenset({
     "calls.call_waiting", "calls.dnd_action", "calls.dnd_forward_to", "calls.vip_numbers",
     "calls.forward_always", "calls.forward_busy", "calls.forward_no_answer",
     "calls.forward_no_answer_after", "calls.ring_timeout", "calls.transfer_timeout",
-    "features.*", "keys.*", "roles", "roles[*].*",
+    "features.*", "keys.*", "roles", "roles[*].*", "firmware.*",
     "lines[*].label", "lines[*].ringtone", "lines[*].auto_answer",
 })
 """Changed keys the running phone takes on without a restart. ``[*]`` stands for any index,

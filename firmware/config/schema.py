@@ -411,9 +411,16 @@ class ProvisioningConfig:
         "Seconds a file may take to arrive.", min=1, max=120))
     discovery: list[str] = field(default_factory=list, metadata=doc(
         "Where to look for the server while url is empty, in order: dhcp (options 160, 114, "
-        "66, 43 of the lease), pnp (SIP plug-and-play multicast). A URL found is kept and "
-        "tried first next time. Empty = no discovery (a factory image sets "
-        '["dhcp", "pnp"]).', choices=("dhcp", "pnp")))
+        "66, 43 of the lease), pnp (SIP plug-and-play multicast), redirect (the redirect "
+        "service at redirect_url, the device certificate as client certificate). A URL found "
+        "is kept and tried first next time. Empty = no discovery (a factory image sets "
+        '["dhcp", "pnp", "redirect"]).', choices=("dhcp", "pnp", "redirect")))
+    redirect_url: str = field(default="", metadata=doc(
+        "Redirect service the phone asks at first contact (GET <redirect_url>/redirect/v1/"
+        "<mac>, authenticated by client_cert); empty = not asked."))
+    redirect_ca_file: str = field(default="", metadata=doc(
+        "PEM CA the redirect service's certificate must come from; empty = the system's "
+        "trust store."))
     dhcp_leases: list[str] = field(default_factory=lambda: [
         "/var/lib/dhcp/dhclient*.leases", "/run/systemd/netif/leases/*",
         "/var/lib/dhcpcd/*.lease", "/run/luren/dhcp.json"], metadata=doc(
@@ -432,6 +439,26 @@ class ProvisioningConfig:
     resync_spread_minutes: int = field(default=60, metadata=doc(
         "Up to this many minutes are added at random to each wait, so a thousand phones do "
         "not ask at the same moment.", min=0, max=1440))
+    check_sync_reboot: bool = field(default=False, metadata=doc(
+        "Restart after a check-sync NOTIFY that says reboot=true (the fetch happens either "
+        "way). Off: reboot=true is logged and ignored."))
+
+
+@dataclass(frozen=True, kw_only=True)
+class FirmwareConfig:
+    """Which firmware the phone should run (docs/provisioning.md, "Firmware updates")."""
+
+    version: str = field(default="", metadata=doc(
+        'The version the site wants, e.g. "1.4.0"; empty = keep what runs. When it differs '
+        "from the running one, the image at url is installed into the other slot and the "
+        "phone restarts into it once no call is going on."))
+    url: str = field(default="", metadata=doc(
+        "The signed image (relative to the provisioning URL, or absolute https)."))
+    max_boot_tries: int = field(default=3, metadata=doc(
+        "Boots a new firmware gets to register its lines before the phone goes back to the "
+        "old one.", min=1, max=10))
+    max_image_mb: int = field(default=256, metadata=doc(
+        "Largest image accepted, in MiB.", min=1, max=4096))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -600,6 +627,8 @@ class PhoneConfig:
         "Caller-ID roles, in the order the role key steps through them.", max_items=8))
     provisioning: ProvisioningConfig = field(default_factory=ProvisioningConfig, metadata=doc(
         "Where the phone gets its configuration."))
+    firmware: FirmwareConfig = field(default_factory=FirmwareConfig, metadata=doc(
+        "Firmware updates (A/B slots)."))
     sim: SimConfig = field(default_factory=SimConfig, metadata=doc("Simulated board audio."))
     api: ApiConfig = field(default_factory=ApiConfig, metadata=doc("Control API."))
 

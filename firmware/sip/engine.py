@@ -31,6 +31,7 @@ from audio.tones import ToneSegment
 from firmware.config import LineConfig, PhoneConfig
 from firmware.mwi import parse_message_summary
 from firmware.sip import events as ev
+from firmware.sip.check_sync import AnswerSender, Flow, decide, received_notify
 from firmware.sip.ivr_media import IvrLeg
 from firmware.sip.media import AudioEnds, Graveyard, TerminalMedia
 from firmware.sip.uri import host_port, is_dialable_uri, parse_party, retry_after_seconds
@@ -55,6 +56,16 @@ _INV_STATES = {
 _HOLD = {pj.PJSUA_CALL_MEDIA_LOCAL_HOLD: "local", pj.PJSUA_CALL_MEDIA_REMOTE_HOLD: "remote"}
 
 
+def _flow(source: str, response: str) -> Flow | None:
+    """Where a registration runs: the address its answer came from ("127.0.0.1:5060",
+    "[::1]:5060") and the transport of our Via in it."""
+    host, _, port = source.rpartition(":")
+    via = re.search(r"^(?:Via|v)\s*:\s*SIP/2\.0/(\w+)", response, re.MULTILINE | re.IGNORECASE)
+    if not host or not port.isdigit() or via is None:
+        return None
+    return Flow(via.group(1).upper(), host.strip("[]"), int(port))
+
+
 def _add_header(tx: pj.SipTxOption, name: str, value: str) -> None:
     header = pj.SipHeader()
     header.hName, header.hValue = name, value
@@ -62,9 +73,20 @@ def _add_header(tx: pj.SipTxOption, name: str, value: str) -> None:
 
 
 class _LogWriter(pj.LogWriter):
+    """pjsip's log into ours (errors and warnings as warnings, the rest as debug), and the
+    requests it receives to the engine (`_on_rx_log`: check-sync NOTIFYs pjsua2 drops)."""
+
+    def __init__(self, engine: SipEngine) -> None:
+        super().__init__()
+        self.engine = engine
+
     def write(self, entry: pj.LogEntry) -> None:
+        text = entry.msg
+        if text.startswith("RX "):
+            self.engine._on_rx_log(text)
         level = logging.WARNING if entry.level <= 2 else logging.DEBUG
-        log.log(level, "%s", entry.msg.rstrip())
+        if log.isEnabledFor(level):
+            log.log(level, "%s", text.rstrip())
 
 
 class _Endpoint(pj.Endpoint):
@@ -194,7 +216,11 @@ class SipEngine:
         self._graveyard = Graveyard()  # Python bridge ports let go, destroyed a bit later
         self._ep: pj.Endpoint | None = None
         self._media: TerminalMedia | None = None
-        self._log_writer = _LogWriter()
+        self._log_writer = _LogWriter(self)
+        self._flows: dict[int, Flow] = {}  # line -> where its registration runs (check-sync)
+        self._check_sync_seen: collections.deque[tuple[str, str]] = collections.deque(
+            maxlen=32)  # (Call-ID, CSeq) of NOTIFYs taken: retransmissions are answered only
+        self._answers = AnswerSender(config.sip.bind_address)
         self.sip_port = 0
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -402,8 +428,10 @@ class SipEngine:
         cfg.uaConfig.userAgent = self._cfg.sip.user_agent
         cfg.uaConfig.mwiUnsolicitedEnabled = True  # voicemail servers that NOTIFY unasked
         cfg.logConfig.writer = self._log_writer
-        cfg.logConfig.level = 4 if log.isEnabledFor(logging.DEBUG) else 2
-        cfg.logConfig.consoleLevel = 0
+        # Level 4 carries the messages received (check-sync); pjsua hands the writer only
+        # what is at or below consoleLevel.
+        cfg.logConfig.level = cfg.logConfig.consoleLevel = (
+            5 if log.isEnabledFor(logging.DEBUG) else 4)
         cfg.logConfig.decor = 0
         cfg.medConfig.noVad = True
         cfg.medConfig.ecTailLen = 0
@@ -516,6 +544,7 @@ class SipEngine:
         self._ended.clear()
         self._buddies.clear()
         self._accounts.clear()
+        self._answers.close()
         gc.collect()  # every pjsua2 Call/Account must be gone before libDestroy
         if self._ep is not None:
             self._ep.libDestroy()
@@ -745,10 +774,34 @@ class SipEngine:
         registered = prm.code // 100 == 2 and prm.expiration > 0
         if registered:
             self._registered.add(account.line)
+            flow = _flow(prm.rdata.srcAddress, prm.rdata.wholeMsg or "")
+            if flow is not None:
+                self._flows[account.line] = flow
         else:
             self._registered.discard(account.line)
+            self._flows.pop(account.line, None)
         self._emit(ev.RegistrationChanged(account.line, registered, prm.code, prm.reason,
                                           prm.expiration, retry_after))
+
+    def _on_rx_log(self, text: str) -> None:
+        """A request pjsip received, from its log: a check-sync NOTIFY is answered here and
+        reported (`firmware.sip.check_sync`); everything else is pjsua2's business."""
+        notify = received_notify(text)
+        if notify is None:
+            return
+        decision = decide(notify, self._flows)
+        if decision.answer:
+            self._answers.send(decision.answer, notify.message)
+        if decision.line is None:
+            if decision.reason:
+                log.warning("%s", decision.reason)
+            return
+        key = (notify.message.header("call-id"), notify.message.header("cseq"))
+        if key in self._check_sync_seen:
+            return  # a retransmission: answered again, acted on once
+        self._check_sync_seen.append(key)
+        log.info("%s", decision.reason)
+        self._emit(ev.CheckSyncRequested(decision.line, decision.reboot, str(notify.flow)))
 
     def _on_mwi(self, account: _Account, message: str) -> None:
         body = message.partition("\r\n\r\n")[2] or message.partition("\n\n")[2]

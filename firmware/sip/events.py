@@ -98,6 +98,17 @@ class MessageWaiting:
 
 
 @dataclass(frozen=True)
+class CheckSyncRequested:
+    """The registrar (or outbound proxy) of `line` said check-sync over the registered flow:
+    fetch the provisioning files now; `reboot` asks for a restart after (honoured only when
+    the config allows it)."""
+
+    line: int
+    reboot: bool
+    source: str
+
+
+@dataclass(frozen=True)
 class PresenceChanged:
     """A colleague's presence (a subscription of ours): available, and their note."""
 
@@ -177,7 +188,8 @@ class CommandFailed:
     call_id: str = ""
 
 
-SipEvent = (EngineStarted | EngineFailed | RegistrationChanged | IncomingCall | CallStateChanged
+SipEvent = (EngineStarted | EngineFailed | RegistrationChanged | CheckSyncRequested
+            | IncomingCall | CallStateChanged
             | CallMediaChanged | DtmfReceived | CommandFailed | TransferStatus | CallReplaced
             | RecordingStopped | MessageWaiting | PresenceChanged | PromptFinished | SilenceHeard
             | MenuRecordingStopped)

@@ -2,14 +2,18 @@
 
 ::
 
-    --db PATH add-device MAC MODEL [--name N] [--public-key TEXT] [--cert-sha256 HEX]
-                                   [--secret S]
-    --db PATH set-line MAC INDEX USER PASSWORD [--display-name D] [--registrar R] [--label L]
-    --db PATH remove-device MAC
-    --db PATH list
-    --db PATH set-model MODEL FILE
-    --db PATH set-common FILE
-    --db PATH publish OUT_DIR --sign-key PATH [--site KEY=VALUE ...] [--no-validate]
+    --db DB add-device MAC MODEL [--name N] [--public-key TEXT] [--cert-sha256 HEX] [--secret S]
+    --db DB set-line MAC INDEX USER PASSWORD [--display-name D] [--registrar R] [--label L]
+    --db DB remove-device MAC
+    --db DB list
+    --db DB set-model MODEL FILE
+    --db DB set-common FILE
+    --db DB publish OUT_DIR --sign-key PATH [--site KEY=VALUE ...] [--no-validate]
+
+DB is the inventory's SQLite file, or a PostgreSQL URL (``postgresql://user@host:5432/dbname``).
+Keep the database password out of the URL, where the process list shows it: libpq reads it from
+``~/.pgpass`` (or the file ``PGPASSFILE`` names) or ``PGPASSWORD``. A password in the URL is
+masked in every message.
 
 A PASSWORD (and ``--secret``) of ``-`` is read from the first line of standard input, which keeps
 it out of the shell history and the process list. ``list`` never prints passwords or secrets.
@@ -22,12 +26,12 @@ input error, with a one-line message on stderr.
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from provisioning.server.backends import database_errors
 from provisioning.server.inventory import Device, Inventory
 from provisioning.server.render import render_tree
 
@@ -152,7 +156,10 @@ def _publish(inventory: Inventory, args: argparse.Namespace) -> int:
 def _parser() -> _Parser:
     parser = _Parser(prog=PROG, description="Manage the device inventory and publish the "
                      "signed provisioning tree.")
-    parser.add_argument("--db", required=True, help="the inventory's SQLite file")
+    parser.add_argument("--db", required=True, metavar="DB",
+                        help="the inventory: a SQLite file, or a PostgreSQL URL "
+                        "postgresql://USER@HOST[:PORT]/DBNAME (the password from ~/.pgpass or "
+                        "PGPASSWORD, not the URL, which the process list shows)")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def command(name: str, run: Callable[[Inventory, argparse.Namespace], int],
@@ -215,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with Inventory(args.db) as inventory:
             return int(args.run(inventory, args))
-    except (ValueError, OSError, sqlite3.Error) as exc:
+    except (ValueError, OSError, *database_errors()) as exc:  # psycopg's only once imported
         print(f"{PROG}: {_one_line(exc)}", file=sys.stderr)
         return 2
 

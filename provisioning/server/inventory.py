@@ -1,8 +1,11 @@
-"""The device inventory: phones, their SIP lines, model templates and the common layer, in SQLite.
+"""The device inventory: phones, their SIP lines, model templates and the common layer.
 
-One SQLite file (WAL mode, foreign keys on) holds everything the publisher needs. It contains
-SIP passwords and per-device secrets in clear, so it is created readable by its owner only
-(mode 0600); keep it off the web server's document root. Every change runs in one transaction.
+One database holds everything the publisher needs: by default one SQLite file (WAL mode, foreign
+keys on), or, for a large fleet, a PostgreSQL database given by its URL
+(``postgresql://user@host/dbname``; see ``provisioning.server.backends``). It contains SIP
+passwords and per-device secrets in clear: a SQLite file is created readable by its owner only
+(mode 0600), keep it off the web server's document root; give a PostgreSQL inventory a database
+and role of its own. Every change runs in one transaction, with one writer at a time.
 
 MAC addresses are accepted as ``00:1A:2B:3C:4D:5E``, ``00-1a-2b-3c-4d-5e``, ``001a.2b3c.4d5e``
 or ``001A2B3C4D5E`` (mixed separators too) and stored as 12 lowercase hex digits, the form the
@@ -13,14 +16,15 @@ from __future__ import annotations
 
 import os
 import re
-import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
 from typing import Final
+
+from provisioning.server.backends import Backend, open_backend
 
 MAX_LINES: Final = 16
 """Line indexes run from 1 to this (the schema allows 1 to 16 lines)."""
@@ -30,46 +34,6 @@ _HEX12: Final = re.compile(r"[0-9a-f]{12}")
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 _MODEL_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _RESERVED_MODELS: Final = frozenset({"common", "index"})
-
-_SCHEMA: Final = """
-CREATE TABLE IF NOT EXISTS devices (
-    mac TEXT PRIMARY KEY CHECK (length(mac) = 12 AND mac NOT GLOB '*[^0-9a-f]*'),
-    model TEXT NOT NULL,
-    name TEXT NOT NULL DEFAULT '',
-    device_public_key TEXT NOT NULL DEFAULT '',
-    device_cert_sha256 TEXT NOT NULL DEFAULT '',
-    secret TEXT NOT NULL DEFAULT '',
-    created TEXT NOT NULL,
-    updated TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS lines (
-    mac TEXT NOT NULL REFERENCES devices(mac) ON DELETE CASCADE,
-    line_index INTEGER NOT NULL CHECK (line_index BETWEEN 1 AND 16),
-    user TEXT NOT NULL,
-    password TEXT NOT NULL DEFAULT '',
-    display_name TEXT NOT NULL DEFAULT '',
-    registrar TEXT NOT NULL DEFAULT '',
-    label TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (mac, line_index)
-);
-CREATE TABLE IF NOT EXISTS models (
-    name TEXT PRIMARY KEY,
-    template TEXT NOT NULL,
-    updated TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS common (
-    id INTEGER PRIMARY KEY CHECK (id = 1),
-    template TEXT NOT NULL,
-    updated TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS published (
-    out_dir TEXT NOT NULL,
-    file TEXT NOT NULL,
-    input_sha256 TEXT NOT NULL,
-    output_sha256 TEXT NOT NULL,
-    PRIMARY KEY (out_dir, file)
-);
-"""
 
 
 def normalize_mac(text: str) -> str:
@@ -122,6 +86,11 @@ def check_template(what: str, text: str) -> None:
                          "literal $)")
 
 
+def _is_line_index(index: object) -> bool:
+    """Whether ``index`` is a line number from 1 to MAX_LINES (an int, not a bool)."""
+    return isinstance(index, int) and not isinstance(index, bool) and 1 <= index <= MAX_LINES
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -168,33 +137,31 @@ class Snapshot:
 
 
 class Inventory:
-    """The device inventory in one SQLite file (created when missing, mode 0600)."""
+    """The device inventory, its tables created when missing.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
-        self._db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
-        except BaseException:
-            self._db.close()  # also rolls back a half-run schema script
-            raise
+    ``target`` is a SQLite file path (the file is created when missing, mode 0600) or a
+    PostgreSQL URL, ``postgresql://`` or ``postgres://`` (the database must exist). A password
+    in the URL is never shown: ``repr()`` and ``target`` mask it. One thread at a time.
+    """
+
+    def __init__(self, target: str | os.PathLike[str]) -> None:
+        self._db: Backend = open_backend(target)
+        self.path: Path | None = self._db.path
+        """The SQLite file; None for a PostgreSQL inventory."""
+        self.target = self._db.describe()
+        """Where the inventory is, safe to show (a URL's password masked)."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.target!r})"
 
     # --- plumbing -------------------------------------------------------------------------------
 
-    @contextmanager
-    def _transaction(self, mode: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
-        """Run the block in one transaction: committed at the end, rolled back on an error."""
-        self._db.execute(f"BEGIN {mode}")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self, *, write: bool = True) -> AbstractContextManager[Backend]:
+        """Run the block in one transaction: committed at the end, rolled back on an error.
+
+        A write transaction admits no other writer until it ends.
+        """
+        return self._db.transaction(write=write)
 
     def close(self) -> None:
         """Close the database connection."""
@@ -206,7 +173,7 @@ class Inventory:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _require_device(self, db: sqlite3.Connection, mac: str) -> None:
+    def _require_device(self, db: Backend, mac: str) -> None:
         if db.execute("SELECT 1 FROM devices WHERE mac = ?", (mac,)).fetchone() is None:
             raise ValueError(f"no device {mac} in the inventory")
 
@@ -266,7 +233,7 @@ class Inventory:
         The values are checked against the phone's schema at publish time, not here.
         """
         mac = normalize_mac(mac)
-        if isinstance(index, bool) or not isinstance(index, int) or not 1 <= index <= MAX_LINES:
+        if not _is_line_index(index):
             raise ValueError(f"line index must be a number from 1 to {MAX_LINES}, not {index!r}")
         values = {"user": user, "password": password, "display_name": display_name,
                   "registrar": registrar, "label": label}
@@ -276,9 +243,9 @@ class Inventory:
         with self._transaction() as db:
             self._require_device(db, mac)
             db.execute(
-                "INSERT INTO lines (mac, line_index, user, password, display_name, registrar, "
+                'INSERT INTO lines (mac, line_index, "user", password, display_name, registrar, '
                 "label) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (mac, line_index) DO UPDATE SET "
-                "user = excluded.user, password = excluded.password, "
+                '"user" = excluded."user", password = excluded.password, '
                 "display_name = excluded.display_name, registrar = excluded.registrar, "
                 "label = excluded.label",
                 (mac, index, *values.values()))
@@ -289,8 +256,9 @@ class Inventory:
         mac = normalize_mac(mac)
         with self._transaction() as db:
             self._require_device(db, mac)
-            gone = db.execute("DELETE FROM lines WHERE mac = ? AND line_index = ?", (mac, index))
-            if gone.rowcount == 0:
+            gone = _is_line_index(index) and db.execute(
+                "DELETE FROM lines WHERE mac = ? AND line_index = ?", (mac, index)).rowcount > 0
+            if not gone:  # an index that cannot exist is not sent: no engine-specific error
                 raise ValueError(f"device {mac} has no line {index}")
             db.execute("UPDATE devices SET updated = ? WHERE mac = ?", (_now(), mac))
 
@@ -304,11 +272,11 @@ class Inventory:
         return self._read_devices(self._db, None)
 
     @staticmethod
-    def _read_devices(db: sqlite3.Connection, mac: str | None) -> list[Device]:
+    def _read_devices(db: Backend, mac: str | None) -> list[Device]:
         where = "WHERE d.mac = ?" if mac is not None else ""
         rows = db.execute(
             "SELECT d.mac, d.model, d.name, d.device_public_key, d.device_cert_sha256, d.secret, "
-            "d.created, d.updated, l.line_index, l.user, l.password, l.display_name, "
+            'd.created, d.updated, l.line_index, l."user", l.password, l.display_name, '
             "l.registrar, l.label FROM devices d LEFT JOIN lines l ON l.mac = d.mac "
             f"{where} ORDER BY d.mac, l.line_index",
             (mac,) if mac is not None else ())
@@ -361,7 +329,7 @@ class Inventory:
 
     def snapshot(self) -> Snapshot:
         """Devices, model templates and the common layer, read consistently together."""
-        with self._transaction("DEFERRED") as db:
+        with self._transaction(write=False) as db:
             return Snapshot(self._read_devices(db, None),
                             dict(db.execute("SELECT name, template FROM models")),
                             self.common())

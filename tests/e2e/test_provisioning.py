@@ -14,9 +14,12 @@ from typing import Any
 
 import pytest
 
+from provisioning.firmware import build_image
 from provisioning.pnp import PnpResponder
-from provisioning.server.https import HttpsServer, make_ca
+from provisioning.server.checksync import send_check_sync
+from provisioning.server.https import HttpsServer, cert_sha256, make_ca
 from provisioning.server.inventory import Inventory
+from provisioning.server.redirect import Destinations, RedirectService
 from provisioning.server.render import render_tree
 from provisioning.signing import (
     device_public_key_from_text,
@@ -29,6 +32,7 @@ from provisioning.signing import (
 from tests.e2e.conftest import USERS, wait_registered
 from tools.pbx.kamailio import Kamailio
 from tools.pbx.ports import free_port
+from tools.pbx.sipprobe import sip_request
 from tools.phoneproc import PhoneProcess
 
 pytestmark = pytest.mark.e2e
@@ -245,3 +249,134 @@ def _discovering(site: Site, discovery: str) -> str:
             f'[provisioning]\ntrusted_keys = ["site={site.public_b64}"]\n'
             f"ca_file = {json.dumps(str(site.ca.cert_path))}\n"
             f'mac = "{MAC}"\nmodel = "sim"\ntimeout = 3\n' + discovery)
+
+
+def test_check_sync_from_the_registrar_fetches_now_and_a_stranger_is_ignored(
+        site: Site, tmp_path: Path, phones: list[PhoneProcess], pbx: Kamailio) -> None:
+    workdir = tmp_path / "phone"
+    site.enrol(device_with_key(workdir))
+    site.publish()
+    with HttpsServer(site.tree, site.cert, site.cert_key) as server:
+        phone = start_phone(workdir, site.bootstrap(server.url("/")), phones)
+        wait_registered(phone)
+        site.inventory.set_common('[device]\nlanguage = "sv"\n[voicemail]\nenabled = false\n')
+        site.publish()
+        fetched = len(server.requests)
+        # A stranger straight at the phone's SIP port: no answer, nothing fetched.
+        with pytest.raises(TimeoutError):
+            sip_request(phone.sip_port, "NOTIFY", f"sip:1001@127.0.0.1:{phone.sip_port}",
+                        extra_headers={"Event": "check-sync"}, timeout=1.5)
+        # Through the PBX, over the phone's registration: answered by the phone, and fetched.
+        result = send_check_sync(("127.0.0.1", pbx.port), "1001", pbx.address)
+        assert result.status == 200, result
+        phone.wait_status(lambda s: s["device"]["language"] == "sv", 15,
+                          "the check-sync to take the new common file")
+        prov = phone.status()["provisioning"]
+        assert prov["check_sync"]["from"] == f"UDP 127.0.0.1:{pbx.port}"
+        assert not prov["check_sync"]["reboot"]
+        assert len(server.requests) == fetched + 3  # the stranger fetched nothing
+        assert "ignored: not the registrar or outbound proxy" in phone.log_tail(400)
+        # Nobody registered as 1002: the PBX says so.
+        assert send_check_sync(("127.0.0.1", pbx.port), "1002", pbx.address).status == 404
+
+
+def test_check_sync_reboot_only_when_allowed(
+        site: Site, tmp_path: Path, phones: list[PhoneProcess], pbx: Kamailio) -> None:
+    workdir = tmp_path / "phone"
+    site.enrol(device_with_key(workdir))
+    site.publish()
+    with HttpsServer(site.tree, site.cert, site.cert_key) as server:
+        phone = start_phone(workdir, site.bootstrap(server.url("/")), phones)
+        wait_registered(phone)
+        assert send_check_sync(("127.0.0.1", pbx.port), "1001", pbx.address,
+                               reboot=True).ok
+        phone.wait_status(lambda s: "check_sync" in s["provisioning"], 15, "the check-sync")
+        assert "not allowed (provisioning.check_sync_reboot is off)" in phone.log_tail(400)
+        assert phone.boot_id == json.loads(
+            (workdir / "data" / "run" / "ready.json").read_text())["boot_id"]
+        phone.stop()
+        allowed = start_phone(workdir, site.bootstrap(server.url("/"))
+                              + "check_sync_reboot = true\n", phones)
+        wait_registered(allowed)
+        pid = allowed.pid
+        assert send_check_sync(("127.0.0.1", pbx.port), "1001", pbx.address,
+                               reboot=True).ok
+        allowed.wait_restarted(40)
+        assert allowed.pid == pid and allowed.process.running()
+        wait_registered(allowed)
+        assert "restarting: check-sync from UDP" in allowed.log_tail(400)
+
+
+def test_the_redirect_service_sends_a_new_phone_to_its_server(
+        site: Site, tmp_path: Path, phones: list[PhoneProcess]) -> None:
+    workdir = tmp_path / "phone"
+    site.enrol(device_with_key(workdir))
+    factory = make_ca(tmp_path / "factory", name="factory")  # the device certificates' CA
+    cert, key = factory.issue(tmp_path / "factory", "phone", server=False)
+    site.inventory.update_device(MAC, cert_sha256=cert_sha256(cert))
+    site.publish()
+    with HttpsServer(site.tree, site.cert, site.cert_key) as server, \
+            RedirectService(site.inventory.path, Destinations(server.url("/")),
+                            cert=site.cert, key=site.cert_key,
+                            device_ca=factory.cert_path) as redirect:
+        bootstrap = _discovering(site, f'discovery = ["dhcp", "redirect"]\n'
+                                       f'dhcp_leases = ["{tmp_path}/no-lease-*"]\n'
+                                       f'redirect_url = "{redirect.url("/")}"\n'
+                                       f'redirect_ca_file = "{site.ca.cert_path}"\n'
+                                       f'client_cert = "{cert}"\nclient_key = "{key}"\n')
+        phone = start_phone(workdir, bootstrap, phones)
+        wait_registered(phone)
+        prov = phone.status()["provisioning"]
+        assert prov["ok"] and prov["url"] == server.url("/")
+        found = json.loads((workdir / "data" / "provisioning" / "found.json").read_text())
+        assert found["source"] == f"redirect service {redirect.url('/')}"
+        assert [path for path, _ in redirect.server.requests] == [
+            "/redirect/v1/020000001001"]
+
+
+def _publish_firmware(site: Site, tmp_path: Path, version: str) -> None:
+    """A signed image of `version` in the tree, and the common layer asking for it."""
+    source = tmp_path / f"fw-{version}"
+    (source / "lib").mkdir(parents=True)
+    (source / "lib" / "phone.py").write_text(f"VERSION = {version!r}\n")
+    (site.tree / "firmware").mkdir(parents=True, exist_ok=True)
+    (site.tree / "firmware" / f"luren-{version}.img").write_bytes(
+        build_image(source, version, site.key_id, site.key))
+    site.inventory.set_common('[device]\nlanguage = "en"\n[voicemail]\nenabled = false\n'
+                              f'[firmware]\nversion = "{version}"\n'
+                              f'url = "firmware/luren-{version}.img"\n')
+    site.publish()
+
+
+def test_firmware_update_from_provisioning_is_confirmed_or_rolled_back(
+        site: Site, tmp_path: Path, phones: list[PhoneProcess], pbx: Kamailio) -> None:
+    workdir = tmp_path / "phone"
+    site.enrol(device_with_key(workdir))
+    _publish_firmware(site, tmp_path, "1.1.0")
+    with HttpsServer(site.tree, site.cert, site.cert_key) as server:
+        phone = start_phone(workdir, site.bootstrap(server.url("/")), phones)
+        phone.wait_restarted(40)  # installed into slot b, then restarted into it
+        wait_registered(phone)
+        firmware = phone.wait_status(lambda s: s["firmware"]["confirmed"] and s["firmware"], 10,
+                                     "the new firmware to be confirmed")
+        assert (firmware["running"], firmware["slot"]) == ("1.1.0", "b")
+        assert firmware["slots"]["a"]["version"] == "0.0.0-factory"
+        assert (workdir / "data" / "firmware" / "slots" / "b" / "lib" / "phone.py").is_file()
+        # 1.2.0 never gets its line registered: after 3 boots the phone goes back to 1.1.0.
+        _publish_firmware(site, tmp_path, "1.2.0")
+        pbx.stop()
+        phone.request("POST", "/api/v1/provision")
+        phone.wait_restarted(40)
+        assert phone.status()["firmware"]["running"] == "1.2.0"
+        for _ in range(2):  # two more power cuts before it ever registers
+            phone.stop()
+            phone = start_phone(workdir, site.bootstrap(server.url("/")), phones)
+            assert phone.status()["firmware"]["running"] == "1.2.0"
+        phone.stop()
+        phone = start_phone(workdir, site.bootstrap(server.url("/")), phones)
+        firmware = phone.wait_status(lambda s: s["firmware"].get("update") and s["firmware"],
+                                     15, "the update check after the rollback")
+        assert (firmware["running"], firmware["slot"]) == ("1.1.0", "b")
+        assert firmware["slots"]["a"] == {"version": "1.2.0", "state": "bad"}
+        assert firmware["update"]["action"] == "refused"
+        assert "did not come up in 3 boots" in phone.log_tail(400)
