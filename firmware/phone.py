@@ -6,6 +6,7 @@ through `on_sip_event()`, which the runtime calls on the controller's loop.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import random
@@ -20,7 +21,7 @@ from audio.tones import ToneSegment, tone_set
 from board.parts import Board
 from firmware.call import Call, CallState, EndReason
 from firmware.clock import Clock, Timer
-from firmware.config import PhoneConfig
+from firmware.config import LineConfig, PhoneConfig
 from firmware.config.overrides import OverrideStore, needs_restart
 from firmware.directory import (
     Contact,
@@ -54,6 +55,7 @@ class SipCommands(Protocol):
 
     def new_call_id(self) -> str: ...
     def register(self, line: int) -> None: ...
+    def reconfigure_line(self, index: int, line: LineConfig) -> None: ...
     def make_call(self, call_id: str, line: int, number: str,
                   identity: ev.OutgoingIdentity | None = None,
                   pickup: ev.Pickup | None = None) -> None: ...
@@ -111,6 +113,7 @@ class Phone:
         self.audio = audio
         self._settings_path = data_dir / "state" / "settings.json" if data_dir else None
         self.settings = self._load_settings()
+        self._data_dir = data_dir
         self.directory, self.personal = self._load_directory(data_dir)
         self.presence: dict[str, tuple[bool, str]] = {}  # colleague -> (available, note)
         self.blf: dict[str, tuple[str, str]] = {}  # colleague -> (state, the caller ringing)
@@ -146,6 +149,7 @@ class Phone:
         self.on_check_sync: Callable[[ev.CheckSyncRequested], None] | None = None
         self.on_all_registered: Callable[[], None] | None = None  # every enabled line is up
         self.firmware_status: Callable[[], dict[str, Any]] | None = None
+        self.on_lists_changed: Callable[[PhoneConfig, PhoneConfig], None] | None = None
         self.view_makers: dict[str, Callable[[Terminal], ListView | None]] = {
             "history": self._history_view, "directory": self._directory_view,
             "referral": self._referral_view, "menu": self._menu_view}
@@ -382,21 +386,23 @@ class Phone:
     def _load_directory(self, data_dir: Path | None
                         ) -> tuple[Directory, PersonalContacts | None]:
         personal = PersonalContacts(data_dir / "state" / "contacts.json") if data_dir else None
-        company: list[Contact] = []
+        return Directory(self._company_contacts(data_dir), personal), personal
+
+    def _company_contacts(self, data_dir: Path | None) -> list[Contact]:
+        """The company directory file's contacts ([] when none is set or it is unreadable)."""
         name = self.config.directory.file
-        if name:
-            path = Path(name) if Path(name).is_absolute() or data_dir is None \
-                else data_dir / name
-            try:
-                result = load_directory(path)
-            except (DirectoryError, OSError) as exc:
-                log.error("company directory %s not loaded: %s", path, exc)
-            else:
-                for problem in result.problems:
-                    log.warning("company directory %s: %s", path.name, problem)
-                company = list(result.contacts)
-                log.info("company directory: %d contacts from %s", len(company), path)
-        return Directory(company, personal), personal
+        if not name:
+            return []
+        path = Path(name) if Path(name).is_absolute() or data_dir is None else data_dir / name
+        try:
+            result = load_directory(path)
+        except (DirectoryError, OSError) as exc:
+            log.error("company directory %s not loaded: %s", path, exc)
+            return []
+        for problem in result.problems:
+            log.warning("company directory %s: %s", path.name, problem)
+        log.info("company directory: %d contacts from %s", len(result.contacts), path)
+        return list(result.contacts)
 
     def fetch_ldap_directory(self) -> list[Contact] | None:
         """The company directory from LDAP where configured (blocking: the runtime calls it
@@ -490,10 +496,27 @@ class Phone:
             log.warning("settings that take effect after a restart: %s", ", ".join(later))
         self.tones = tone_set(new.device.tone_country)
         self._tz = ZoneInfo(new.device.time_zone)
+        self._lines_changed(old, new)
+        if new.directory.file != old.directory.file:
+            self.directory.set_company(self._company_contacts(self._data_dir))
+        if (new.directory != old.directory or new.blf != old.blf
+                or new.lines[:1] != old.lines[:1]) and self.on_lists_changed is not None:
+            self.on_lists_changed(old, new)  # LDAP directory and BLF keys: the runtime's
         for terminal in self.terminals:
             terminal.config_changed()
         self.referral.rearm_publish()
         self.refresh()
+
+    def _lines_changed(self, old: PhoneConfig, new: PhoneConfig) -> None:
+        """Lines whose account changed register again, live; added or removed lines wait for
+        a restart (the SIP stack makes its accounts at start)."""
+        for index, (before, after) in enumerate(zip(old.lines, new.lines, strict=False)):
+            if _account_view(before) == _account_view(after):
+                continue
+            self._cancel_retry(index)
+            self.registrations[index] = LineRegistration(enabled=after.register,
+                                                         rng=self.registrations[index].rng)
+            self.engine.reconfigure_line(index, after)
 
     def new_messages(self, lines: list[int]) -> int:
         """New voice messages: the PBX's (message-waiting) and the phone's own mailboxes."""
@@ -601,3 +624,9 @@ class Phone:
             "held": call.held, "remote_held": call.remote_held,
             "dtmf_methods": call.dtmf_methods,
         }
+
+
+def _account_view(line: LineConfig) -> LineConfig:
+    """A line without what the SIP account does not hold (label, ringtone, auto answer,
+    DTMF mode: read at each use), to tell whether its account must change."""
+    return dataclasses.replace(line, label="", ringtone="", auto_answer=False, dtmf_mode="")

@@ -108,7 +108,8 @@ async def run_phone(options: RunOptions) -> int:
         log.error("%s", exc)
         return 1
     phone.start()
-    watcher = await _start_blf(config, phone, loop)
+    watchers = [await _start_blf(config, phone, loop)]
+    phone.on_lists_changed = lambda old, new: _reload_lists(phone, watchers, old, new, loop)
     ldap = await loop.run_in_executor(None, phone.fetch_ldap_directory)
     if ldap is not None:
         phone.directory.set_company(ldap)
@@ -130,8 +131,8 @@ async def run_phone(options: RunOptions) -> int:
     if sync is not None:
         sync.stop()
     phone.stop()
-    if watcher is not None:
-        await watcher.close()
+    if watchers[0] is not None:
+        await watchers[0].close()
     await api.server.stop()
     await loop.run_in_executor(None, engine.stop)
     await asyncio.sleep(0)  # the engine's last events (calls ending) reach the controller
@@ -166,6 +167,33 @@ async def _start_blf(config: PhoneConfig, phone: Phone,
     for blf in config.blf:
         watcher.watch(blf.user)
     return watcher
+
+
+_reloads: set[asyncio.Task[None]] = set()
+
+
+def _reload_lists(phone: Phone, watchers: list[DialogWatcher | None], old: PhoneConfig,
+                  new: PhoneConfig, loop: asyncio.AbstractEventLoop) -> None:
+    """A new config changed the BLF keys, the line they watch through, or the directory:
+    watch anew, fetch the LDAP directory again (in the background)."""
+    async def reload() -> None:
+        if new.blf != old.blf or new.lines[:1] != old.lines[:1]:
+            if watchers[0] is not None:
+                await watchers[0].close()
+            wanted = {blf.user for blf in new.blf}
+            for user in [user for user in phone.blf if user not in wanted]:
+                del phone.blf[user]
+            watchers[0] = await _start_blf(new, phone, loop)
+            log.info("BLF keys: watching %s", ", ".join(sorted(wanted)) or "nobody")
+        if new.directory != old.directory and new.directory.ldap_url:
+            ldap = await loop.run_in_executor(None, phone.fetch_ldap_directory)
+            if ldap is not None:
+                phone.directory.set_company(ldap)
+        phone.refresh()
+
+    task = loop.create_task(reload())
+    _reloads.add(task)
+    task.add_done_callback(_reloads.discard)
 
 
 def _start_sync(prov: Provisioned, phone: Phone, overrides: OverrideStore,

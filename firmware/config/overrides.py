@@ -27,9 +27,11 @@ Rules:
 
 Live or restart (``needs_restart``): a changed key is *live* when it is in ``LIVE_KEYS``: the
 phone reads it from its current config each time it is used, or re-derives it in
-``Phone.apply_config`` (tone country, time zone, dial plan). Every other key, including any key
-added to the schema later, needs a restart: the SIP stack, the lines' accounts, the control API,
-the directory file, the simulated board, ``device.max_calls`` (pjsua's call limit),
+``Phone.apply_config`` (tone country, time zone, dial plan), or re-applies it there: a changed
+line registers again with its new account, the directory file and LDAP are read again, the BLF
+keys watch anew. Every other key, including any key added to the schema later, needs a restart:
+the SIP stack, lines added or removed, the control API, the simulated board,
+``device.max_calls`` (pjsua's call limit),
 ``calls.recordings_max_mb`` (the recording store is sized at start) and ``calls.default_role``
 (a terminal takes its role once, at start) are only read at start.
 """
@@ -75,7 +77,7 @@ LIVE_KEYS: Final[frozenset[str]] = frozenset({
     "calls.forward_always", "calls.forward_busy", "calls.forward_no_answer",
     "calls.forward_no_answer_after", "calls.ring_timeout", "calls.transfer_timeout",
     "features.*", "keys.*", "roles", "roles[*].*", "firmware.*",
-    "lines[*].label", "lines[*].ringtone", "lines[*].auto_answer",
+    "lines[*].*", "directory.*", "blf", "blf[*].*",
 })
 """Changed keys the running phone takes on without a restart. ``[*]`` stands for any index,
 a final ``.*`` for every key of the table."""

@@ -217,6 +217,7 @@ class SipEngine:
         self._ep: pj.Endpoint | None = None
         self._media: TerminalMedia | None = None
         self._log_writer = _LogWriter(self)
+        self._replaced_registration: set[int] = set()  # lines reconfigured while registered
         self._flows: dict[int, Flow] = {}  # line -> where its registration runs (check-sync)
         self._check_sync_seen: collections.deque[tuple[str, str]] = collections.deque(
             maxlen=32)  # (Call-ID, CSeq) of NOTIFYs taken: retransmissions are answered only
@@ -482,6 +483,11 @@ class SipEngine:
             ep.codecSetPriority(info.codecId, prio)
 
     def _add_account(self, index: int, line: LineConfig) -> None:
+        account = _Account(self, index)
+        account.create(self._account_config(line))
+        self._accounts.append(account)
+
+    def _account_config(self, line: LineConfig) -> pj.AccountConfig:
         domain = host_port(line.registrar_uri).rsplit(":", 1)[0]
         acfg = pj.AccountConfig()
         name = f'"{line.display_name}" ' if line.display_name else ""
@@ -501,9 +507,24 @@ class SipEngine:
         acfg.mediaConfig.lockCodecEnabled = False
         if self._cfg.sip.bind_address not in ("0.0.0.0", "::"):
             acfg.mediaConfig.transportConfig.boundAddress = self._cfg.sip.bind_address
-        account = _Account(self, index)
-        account.create(acfg)
-        self._accounts.append(account)
+        return acfg
+
+    def reconfigure_line(self, index: int, line: LineConfig) -> None:
+        """Take a changed line on live (provisioning): its registration ends and a new one
+        starts with the new user, credentials, registrar or proxy; calls on it go on."""
+        self._submit("reconfigure_line", lambda: self._reconfigure(index, line))
+
+    def _reconfigure(self, index: int, line: LineConfig) -> None:
+        account = self._accounts[index]
+        if index in self._registered:
+            self._replaced_registration.add(index)
+        self._registered.discard(index)
+        self._flows.pop(index, None)
+        # pjsua unregisters the old contact (a new identity or registrar) and registers anew;
+        # the old one's ending is not the line's (`_on_reg_state`)
+        account.modify(self._account_config(line))
+        log.info("line %d reconfigured%s", index + 1,
+                 ", registering again" if line.register else ", not registering")
 
     @staticmethod
     def _proxy_uri(line: LineConfig) -> str:
@@ -768,6 +789,12 @@ class SipEngine:
 
     # -- callbacks (engine thread) ------------------------------------------------------
     def _on_reg_state(self, account: _Account, prm: pj.OnRegStateParam) -> None:
+        if (account.line in self._replaced_registration and prm.code // 100 == 2
+                and prm.expiration == 0):
+            self._replaced_registration.discard(account.line)
+            log.info("line %d: the registration it had before the change has ended",
+                     account.line + 1)
+            return
         retry_after = None
         if prm.code in (503, 500, 480):
             retry_after = retry_after_seconds(prm.rdata.wholeMsg or "")

@@ -33,6 +33,7 @@ from tests.e2e.conftest import USERS, wait_registered
 from tools.pbx.kamailio import Kamailio
 from tools.pbx.ports import free_port
 from tools.pbx.sipprobe import sip_request
+from tools.pbx.waiting import wait_until
 from tools.phoneproc import PhoneProcess
 
 pytestmark = pytest.mark.e2e
@@ -171,7 +172,7 @@ def test_bad_files_keep_the_last_known_good_config(
 
 
 def test_new_files_are_taken_on_live_and_restart_keys_reported(
-        site: Site, tmp_path: Path, phones: list[PhoneProcess]) -> None:
+        site: Site, tmp_path: Path, phones: list[PhoneProcess], pbx: Kamailio) -> None:
     workdir = tmp_path / "phone"
     site.enrol(device_with_key(workdir))
     site.publish()
@@ -181,15 +182,25 @@ def test_new_files_are_taken_on_live_and_restart_keys_reported(
         phone = start_phone(workdir, bootstrap, phones)
         wait_registered(phone)
         assert phone.status()["device"]["language"] == "en"
-        # the site turns Swedish (live) and renames the line (a restart)
-        site.inventory.set_common('[device]\nlanguage = "sv"\n[voicemail]\nenabled = false\n')
-        site.inventory.set_line(MAC, 1, "1001", USERS["1001"], display_name="Anna B",
+        # The site turns Swedish, adds a BLF key (live), moves the line to another user
+        # (registers again, live) and lowers the call limit (a restart).
+        site.inventory.set_common('[device]\nlanguage = "sv"\nmax_calls = 3\n'
+                                  '[voicemail]\nenabled = false\n'
+                                  '[[blf]]\nkey = "line2"\nuser = "1003"\n')
+        site.inventory.set_line(MAC, 1, "1004", USERS["1004"], display_name="Anna B",
                                 registrar=site.registrar)
         site.publish()
         answer = phone.request("POST", "/api/v1/provision")["provisioning"]
         assert answer["ok"] and answer["changed"]
-        assert answer["restart_needed"] == ["lines[0].display_name"]
+        assert answer["restart_needed"] == ["device.max_calls"]
         assert phone.status()["device"]["language"] == "sv"
+        phone.wait_status(lambda s: s["lines"][0]["user"] == "1004"
+                          and s["lines"][0]["registered"], 10, "the line to register as 1004")
+        wait_until(lambda: pbx.registered_contacts("1004") and not pbx.registered_contacts(
+            "1001"), 10, 0.1, "the PBX to have 1004 and no longer 1001")
+        assert phone.status()["lines"][0]["registered"]  # the old one's end is not the line's
+        phone.wait_status(lambda s: s["blf"].get("1003", {}).get("state") == "idle", 10,
+                          "the new BLF key to watch 1003")
         phone.wait_screen(lambda t: re.search(r"(mån|tis|ons|tor|fre|lör|sön) \d+ [a-zä]{3}",
                                               t) is not None, 5, "the date in Swedish")
         # and by itself, on the resync timer: a changed tone country

@@ -6,6 +6,7 @@ end-to-end tests run the same flows against the real engine, Kamailio and baresi
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,9 @@ class RecordingSip:
 
     def register(self, line: int) -> None:
         self.sent.append(("register", line))
+
+    def reconfigure_line(self, index: int, line: Any) -> None:
+        self.sent.append(("reconfigure_line", index, line.user))
 
     def make_call(self, call_id: str, line: int, number: str,
                   identity: ev.OutgoingIdentity | None = None,
@@ -578,3 +582,22 @@ def test_keys_pressed_with_nothing_open_click_on_the_ringer() -> None:
     phone.terminals[0].key("1")
     phone.terminals[0].key("up")
     assert audio.key_sounds == ["1", "up"]
+
+
+def test_a_changed_line_registers_again_live_and_a_label_does_not() -> None:
+    phone, sip, _ = make_phone()
+    phone.on_sip_event(ev.RegistrationChanged(0, True, 200, "OK", 300))
+    line = phone.config.lines[0]
+    phone.apply_config(dataclasses.replace(
+        phone.config, lines=[dataclasses.replace(line, label="Desk")]))
+    assert "reconfigure_line" not in sip.names()
+    assert phone.status()["lines"][0]["registered"]
+    lists: list[tuple[Any, Any]] = []
+    phone.on_lists_changed = lambda old, new: lists.append((old, new))
+    phone.apply_config(dataclasses.replace(
+        phone.config, lines=[dataclasses.replace(line, user="1004", password="pw")]))
+    assert sip.last("reconfigure_line") == ("reconfigure_line", 0, "1004")
+    assert not phone.status()["lines"][0]["registered"]  # until the new one is answered
+    assert len(lists) == 1  # BLF keys watch through line 1: the runtime starts them anew
+    phone.on_sip_event(ev.RegistrationChanged(0, True, 200, "OK", 300))
+    assert phone.status()["lines"][0]["registered"]
