@@ -104,9 +104,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         print(f"luren: the control API on {host} needs api.token in the config "
               "(refusing to serve an open API beyond loopback)", file=sys.stderr)
         return 2
+    rediscover = provisioned if callable(provisioned) else None
     options = RunOptions(config=config, data_dir=args.data_dir, api_host=host, api_port=port,
-                         board=board, test_clock=args.test_clock, provisioning=provisioned,
-                         firmware=firmware)
+                         board=board, test_clock=args.test_clock,
+                         provisioning=None if rediscover else provisioned, firmware=firmware,
+                         rediscover=rediscover)
     code = asyncio.run(run_phone(options))
     if code == REBOOT_EXIT:
         # A restart the phone asked for: the same command as a fresh process (same PID), so
@@ -120,7 +122,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _provision(path: Path, data_dir: Path, model: str) -> tuple[PhoneConfig, Any]:
     """The config file, and with `[provisioning] url` the provisioned files over it
-    (docs/provisioning.md): (the config to start on, the provisioning state or None).
+    (docs/provisioning.md): (the config to start on, the provisioning state; or, when
+    discovery found no server, a function that looks again; or None).
     Raises ConfigError when nothing valid is left."""
     from provisioning.client import ProvisioningClient, interface_mac, normalise_mac
     from provisioning.discovery import discover
@@ -135,11 +138,11 @@ def _provision(path: Path, data_dir: Path, model: str) -> tuple[PhoneConfig, Any
     model = settings.model or model
     if not settings.url:
         sip = document.get("sip", {})
-        found = discover(settings, data_dir, mac=mac, model=model,
-                         bind_address=str(sip.get("bind_address", "")) if isinstance(
-                             sip, dict) else "")
+        bind = str(sip.get("bind_address", "")) if isinstance(sip, dict) else ""
+        found = discover(settings, data_dir, mac=mac, model=model, bind_address=bind)
         if found is None:
-            return parse_config(document, str(path)), None
+            return parse_config(document, str(path)), lambda: discover(
+                settings, data_dir, mac=mac, model=model, bind_address=bind)
         document = {**document, "provisioning": {**document.get("provisioning", {}),
                                                  "url": found.url}}
     client = ProvisioningClient(data_dir, model=model, mac=mac)

@@ -46,8 +46,8 @@ class PhoneSettings:
     @property
     def profile(self) -> ProfileInfo:
         lines = self.phone.config.lines
-        first = lines[0]
-        return ProfileInfo(first.display_name or first.user, tuple(line.user for line in lines),
+        name = (lines[0].display_name or lines[0].user) if lines else ""
+        return ProfileInfo(name, tuple(line.user for line in lines),
                            str(self.phone.settings.get("note", "")))
 
     def set_setting(self, key: str, value: Any) -> str | None:

@@ -30,6 +30,7 @@ from firmware.storage import atomic_write_json
 
 if TYPE_CHECKING:
     from provisioning.client import Outcome
+    from provisioning.discovery import Found
     from provisioning.resync import Provisioned, ProvisioningSync
     from provisioning.updater import FirmwareUpdater
 
@@ -50,6 +51,7 @@ class RunOptions:
     test_clock: bool = False
     provisioning: Provisioned | None = None  # the start-up run, with `[provisioning] url`
     firmware: FirmwareUpdater | None = None  # the slots, booted at start (luren run)
+    rediscover: Callable[[], Found | None] | None = None  # discovery found nothing at start
 
 
 async def run_phone(options: RunOptions) -> int:
@@ -96,6 +98,8 @@ async def run_phone(options: RunOptions) -> int:
         phone.on_all_registered = updater.confirm
     sync = (_start_sync(prov, phone, overrides, clock, restart, updater, options.data_dir)
             if prov is not None else None)
+    if options.rediscover is not None:
+        _keep_discovering(options.rediscover, phone, clock, restart)
     if audio is not None:
         audio.on_failure = phone.audio_failed
         audio.on_headset = phone.headset_changed
@@ -148,7 +152,7 @@ async def run_phone(options: RunOptions) -> int:
 async def _start_blf(config: PhoneConfig, phone: Phone,
                      loop: asyncio.AbstractEventLoop) -> DialogWatcher | None:
     """Watch the BLF keys' colleagues through the first line (docs/blf.md)."""
-    if not config.blf:
+    if not config.blf or not config.lines:
         return None
     line = config.lines[0]
     host, port = split_host_port(host_port(line.outbound_proxy_uri or line.registrar_uri))
@@ -170,6 +174,37 @@ async def _start_blf(config: PhoneConfig, phone: Phone,
 
 
 _reloads: set[asyncio.Task[None]] = set()
+REDISCOVER_FIRST_S, REDISCOVER_MAX_S = 60.0, 900.0
+
+
+def _keep_discovering(find: Callable[[], Found | None], phone: Phone, clock: Clock,
+                      restart: Callable[[str], None]) -> None:
+    """No provisioning server was found at start: look again (1 min, doubling to 15 min) and
+    restart the phone into the normal provisioned start once one answers."""
+    delay = [REDISCOVER_FIRST_S]
+
+    def report() -> None:
+        phone.provisioning = {"ok": False, "url": "", "from_cache": False,
+                              "message": "no provisioning server found; looking again in "
+                                         f"{delay[0] / 60:.0f} min"}
+        phone.refresh()
+
+    async def look() -> None:
+        found = await asyncio.get_running_loop().run_in_executor(None, find)
+        if found is not None:
+            restart(f"provisioning server found by {found.source}: {found.url}")
+            return
+        delay[0] = min(delay[0] * 2, REDISCOVER_MAX_S)
+        report()
+        clock.call_later(delay[0], due)
+
+    def due() -> None:
+        task = asyncio.get_running_loop().create_task(look())
+        _reloads.add(task)
+        task.add_done_callback(_reloads.discard)
+
+    report()
+    clock.call_later(delay[0], due)
 
 
 def _reload_lists(phone: Phone, watchers: list[DialogWatcher | None], old: PhoneConfig,
@@ -248,7 +283,7 @@ def _start_sync(prov: Provisioned, phone: Phone, overrides: OverrideStore,
     sync = ProvisioningSync(prov.client, prov.document, clock=clock, apply=apply,
                             minutes=settings.resync_minutes,
                             spread_minutes=settings.resync_spread_minutes)
-    sync.start()
+    sync.start(failed=not prov.outcome.ok)
 
     def check_sync(event: ev.CheckSyncRequested) -> None:
         async def run() -> None:

@@ -44,7 +44,7 @@ class Terminal(CallFeatures):
         self.phone = phone
         self.board = board
         self.lines = lines
-        self.line = lines[0]  # the line outgoing calls use
+        self.line = lines[0] if lines else -1  # the line outgoing calls use (-1: none yet)
         self.offhook = False
         self.hands_free: str | None = None  # SPEAKER or HEADSET carries the sound, else handset
         self.headset_jack = False  # the board can tell whether a headset is plugged in
@@ -485,6 +485,10 @@ class Terminal(CallFeatures):
         if menu is not None:
             self._open_local_menu(call, menu)
             return
+        if not 0 <= call.line < len(self.phone.config.lines):  # not provisioned yet
+            call.end(EndReason.NETWORK_ERROR, self.now())
+            self._after_end()
+            return
         call.id = self.phone.engine.new_call_id()
         self.phone.calls[call.id] = call
         call.to(CallState.CALLING, self.now())
@@ -798,6 +802,10 @@ class Terminal(CallFeatures):
         return []
 
     def _line_view(self, index: int) -> LineView:
+        if not 0 <= index < len(self.phone.config.lines):  # waiting to be provisioned
+            language = self.phone.config.device.language
+            return LineView(text("no_line", language), False,
+                             text("awaiting_provisioning", language))
         cfg = self.phone.config.lines[index]
         reg = self.phone.registrations[index]
         label = cfg.label or f"{cfg.user} {cfg.display_name}".strip()

@@ -11,6 +11,8 @@ TEXTS: dict[str, dict[str, str]] = {
     "incoming": {"sv": "Inkommande samtal", "en": "Incoming call"},
     "connected": {"sv": "Samtal", "en": "In call"},
     "provisioning_failed": {"sv": "Provisionering fel", "en": "Provisioning failed"},
+    "no_line": {"sv": "Ingen linje", "en": "No line"},
+    "awaiting_provisioning": {"sv": "Väntar på konfig", "en": "Awaiting config"},
     "menu_main": {"sv": "Röstbrevlåda", "en": "Voicemail"},
     "menu_referral": {"sv": "Hänvisning", "en": "Referral"},
     "busy": {"sv": "Upptaget", "en": "Busy"},

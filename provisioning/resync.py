@@ -1,7 +1,9 @@
 """Provisioning while the phone runs: periodic resync, and "run now" (API, console).
 
 Every `resync_minutes` plus a random part of `resync_spread_minutes` (so a fleet restarted
-together does not ask the server at the same moment) the client runs again in a worker thread.
+together does not ask the server at the same moment) the client runs again in a worker thread;
+after a failed run sooner (1 min, doubling to 15 min), so a phone that could not reach its
+server at start, or has no lines yet, does not wait a day.
 A changed, valid set is handed to the phone (`apply`), which takes on what it can at once and
 reports the keys that need a restart; a failed run leaves everything as it is and only updates
 the reported outcome.
@@ -21,6 +23,8 @@ from firmware.config import ConfigError, PhoneConfig
 from provisioning.client import Outcome, ProvisioningClient
 
 log = logging.getLogger("luren.provisioning")
+
+RETRY_FIRST_S, RETRY_MAX_S = 60.0, 900.0
 
 Apply = Callable[[PhoneConfig | None, Outcome], None]
 """Takes a changed, valid config (None: nothing new to take on) and the run's outcome."""
@@ -52,8 +56,11 @@ class ProvisioningSync:
         self._rng = rng or random.Random()
         self._timer: Timer | None = None
         self._running: asyncio.Task[Outcome] | None = None
+        self.failures = 0  # runs failed in a row: they are retried sooner (RETRY_FIRST_S ...)
 
-    def start(self) -> None:
+    def start(self, failed: bool = False) -> None:
+        """Arm the timer; `failed`: the start-up run failed, so the first retry comes soon."""
+        self.failures = int(failed)
         self._arm()
 
     def stop(self) -> None:
@@ -62,8 +69,13 @@ class ProvisioningSync:
             self._timer = None
 
     def next_delay(self) -> float:
-        """Seconds until the next run (the interval plus a random spread)."""
-        return 60.0 * (self._minutes + self._rng.uniform(0, self._spread))
+        """Seconds until the next run: the interval plus a random spread; after failed runs
+        1 min, doubling up to 15 min (never later than the interval), plus up to 25 %."""
+        regular = 60.0 * (self._minutes + self._rng.uniform(0, self._spread))
+        if not self.failures:
+            return regular
+        retry = min(RETRY_FIRST_S * 2 ** (self.failures - 1), RETRY_MAX_S)
+        return min(regular, retry * self._rng.uniform(1.0, 1.25))
 
     def _arm(self) -> None:
         self.stop()
@@ -89,5 +101,6 @@ class ProvisioningSync:
         except ConfigError as exc:  # nothing valid at all: keep running as we are
             config, outcome = None, Outcome(False, "", f"provisioning failed: {exc}")
         self._apply(config if outcome.ok and outcome.changed else None, outcome)
+        self.failures = 0 if outcome.ok else self.failures + 1
         self._arm()
         return outcome

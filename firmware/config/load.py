@@ -329,6 +329,13 @@ class _Parser:
 
     def key(self, cls: type, f: dataclasses.Field[Any], data: dict[str, Any], path: str) -> Any:
         """The valid value of one key (its default when absent), or _INVALID."""
+        if cls is PhoneConfig and f.name == "lines" and not data.get("lines") \
+                and not _provisioned(data):
+            # Lines may come from a provisioning server; otherwise a phone needs one.
+            self.report(path, "must have at least 1 entry (got 0)" if "lines" in data else
+                        "missing required key; add a [[lines]] table (or set [provisioning] "
+                        "url or discovery, to get the lines from a provisioning server)")
+            return _INVALID
         if f.name not in data:
             if not is_required(f):
                 return default_of(f)
@@ -466,6 +473,12 @@ def toml_literal(value: Any) -> str:
 
 
 # --- public entry points --------------------------------------------------------------------
+
+
+def _provisioned(data: dict[str, Any]) -> bool:
+    """Whether a config document sets [provisioning] url or discovery."""
+    prov = data.get("provisioning")
+    return isinstance(prov, dict) and bool(prov.get("url") or prov.get("discovery"))
 
 
 def parse_config(data: dict[str, Any], source: str = "<config>") -> PhoneConfig:

@@ -605,8 +605,10 @@ class PhoneConfig:
 
     device: DeviceConfig = field(default_factory=DeviceConfig, metadata=doc("Device settings."))
     sip: SipConfig = field(default_factory=SipConfig, metadata=doc("SIP stack settings."))
-    lines: list[LineConfig] = field(metadata=doc(
-        "The SIP accounts; line users must be unique per registrar.", min_items=1, max_items=16))
+    lines: list[LineConfig] = field(default_factory=list, metadata=doc(
+        "The SIP accounts; line users must be unique per registrar. At least one, except in a "
+        "phone's own file when [provisioning] url or discovery is set (the lines come from the "
+        "provisioning server; until then the phone says it waits for them).", max_items=16))
     calls: CallsConfig = field(default_factory=CallsConfig, metadata=doc(
         "Call waiting, do not disturb, forwarding, transfer, recording."))
     voicemail: VoicemailConfig = field(default_factory=VoicemailConfig, metadata=doc(

@@ -42,10 +42,8 @@ def send_check_sync(pbx: tuple[str, int], user: str, domain: str, *, reboot: boo
     family = socket.AF_INET6 if ":" in pbx[0] else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as sock:
         sock.bind((bind_host, 0))
+        sock.connect(pbx)  # answers only from the PBX; our address on the route to it
         local_host, local_port = sock.getsockname()[:2]
-        if local_host in ("0.0.0.0", "::"):
-            local_host = socket.gethostbyname(socket.gethostname()) if family == socket.AF_INET \
-                else "::1"
         request, call_id = _request(user, domain, local_host, local_port, reboot)
         return _exchange(sock, request, call_id, pbx, user, timeout)
 
@@ -77,7 +75,7 @@ def _exchange(sock: socket.socket, request: bytes, call_id: str, dest: tuple[str
     interval, next_send = T1, 0.0
     while (now := time.monotonic()) < deadline:
         if now >= next_send:
-            sock.sendto(request, dest)
+            sock.send(request)
             next_send, interval = now + interval, min(interval * 2, T2)
         sock.settimeout(max(0.001, min(next_send, deadline) - now))
         try:

@@ -10,8 +10,9 @@
 each config file is ``signer(body)``. Credentials rule: SIP passwords only ever leave in a MAC file
 encrypted for that one phone (``encryptor(body, device public key)``, then signed). A device
 without a public key (or a render without an encryptor) gets its MAC file *without* passwords
-and is listed in ``RenderReport.withheld``: its credentials must come from an authenticated
-endpoint, which is not part of this package yet. Shared templates may not carry line passwords.
+and is listed in ``RenderReport.withheld``: there is no other way to a phone's SIP passwords (no
+separate credentials endpoint), so record its device key and publish again. Shared templates may
+not carry line passwords.
 
 Placeholders (``string.Template``, ``${name}``): the site values everywhere, ``${model}`` in a
 model template. ``${mac}`` and ``${name}`` are per-device values and are refused in the shared
@@ -26,7 +27,15 @@ mtimes and ETags stay stable; since encryption is randomised, an encrypted file 
 unchanged when its input (body, device key and signing key) is the same as the last publish,
 which the inventory remembers. The signer must be deterministic for that (Ed25519 is). Files of
 devices and models no longer in the inventory that the previous ``index.json`` listed are
-deleted. One publisher per directory at a time.
+deleted.
+
+A file that is rewritten always gets a later mtime, in whole seconds, than the one it replaces
+(the old mtime + 1 s when the clock has not moved on a second): nginx's ETag is the whole-second
+mtime and the size, so new content of the same size written within the same second would keep
+the old ETag, and nginx would answer 304 to a phone holding the old file. Publishing more than
+once a second can so put a file's mtime a few seconds ahead of the clock.
+
+One publisher per directory at a time.
 """
 
 from __future__ import annotations
@@ -58,11 +67,13 @@ RESERVED: Final = "_provisioning"
 DEVICE_PLACEHOLDERS: Final = ("mac", "model", "name")
 INDEX_NAME: Final = "index.json"
 WITHHELD_NO_KEY: Final = (
-    "no device key: credentials withheld; serve them through the authenticated endpoint")
+    "no device key: SIP passwords withheld; record the phone's device key in the inventory "
+    "(add-device --public-key) and publish again")
 WITHHELD_NO_ENCRYPTOR: Final = (
-    "no encryptor given: credentials withheld; serve them through the authenticated endpoint")
+    "no encryptor given: SIP passwords withheld; publish with per-device encryption")
 
 _NO_SITE: Final[Mapping[str, str]] = MappingProxyType({})
+_SECOND_NS: Final = 1_000_000_000
 _PROBE: Final = b"luren provisioning server: signer fingerprint probe\n"
 _PATH_RE: Final = re.compile(r"[A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*")
 _TREE_FILE_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.toml")
@@ -381,8 +392,13 @@ class _Tree:
 
 
 def _write_atomic(directory: Path, name: str, data: bytes) -> None:
-    """Write ``directory/name`` as a whole or not at all: temp file, fsync, rename."""
+    """Write ``directory/name`` as a whole or not at all: temp file, fsync, rename.
+
+    A file it replaces always gets a later whole-second mtime (see ``_later_mtime``).
+    """
+    target = directory / name
     tmp = directory / f".{name}.{os.getpid()}.tmp"
+    old_mtime_ns = _mtime_ns(target)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     try:
         try:
@@ -390,13 +406,35 @@ def _write_atomic(directory: Path, name: str, data: bytes) -> None:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+            if old_mtime_ns is not None:
+                _later_mtime(fd, old_mtime_ns)
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, directory / name)
+        os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+
+def _mtime_ns(path: Path) -> int | None:
+    """The mtime of ``path`` in nanoseconds, or None when there is no such file."""
+    try:
+        return os.stat(path, follow_symlinks=False).st_mtime_ns
+    except FileNotFoundError:
+        return None
+
+
+def _later_mtime(fd: int, old_mtime_ns: int) -> None:
+    """Set the open file's mtime to ``old + 1 s`` unless it is already in a later whole second.
+
+    nginx's ETag is the whole-second mtime and the size: a same-size rewrite within the same
+    second (or after the clock stepped back) must not keep the replaced file's ETag.
+    """
+    stat = os.fstat(fd)
+    if stat.st_mtime_ns // _SECOND_NS <= old_mtime_ns // _SECOND_NS:
+        os.utime(fd, ns=(stat.st_atime_ns, old_mtime_ns + _SECOND_NS))
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -391,3 +391,26 @@ def test_firmware_update_from_provisioning_is_confirmed_or_rolled_back(
         assert firmware["slots"]["a"] == {"version": "1.2.0", "state": "bad"}
         assert firmware["update"]["action"] == "refused"
         assert "did not come up in 3 boots" in phone.log_tail(400)
+
+
+def test_a_factory_phone_waits_for_its_server_and_then_comes_up(
+        site: Site, tmp_path: Path, phones: list[PhoneProcess]) -> None:
+    workdir = tmp_path / "phone"
+    site.enrol(device_with_key(workdir))
+    site.publish()
+    lease = tmp_path / "dhcp.json"  # no DHCP answer with a provisioning option yet
+    with HttpsServer(site.tree, site.cert, site.cert_key) as server:
+        phone = start_phone(workdir, _discovering(
+            site, f'discovery = ["dhcp"]\ndhcp_leases = ["{lease}"]\n'), phones)
+        phone.wait_screen(lambda t: "Ingen linje" in t and "Väntar på konfig" in t, 5,
+                          "the phone to say it waits for its config")
+        status = phone.status()
+        assert status["lines"] == [] and not status["provisioning"]["ok"]
+        assert "no provisioning server found" in status["provisioning"]["message"]
+        lease.write_text(json.dumps({"114": server.url("/"), "60": "luren"}))
+        phone.advance(61)  # the next look
+        phone.wait_restarted(30)
+        wait_registered(phone)
+        prov = phone.status()["provisioning"]
+        assert prov["ok"] and prov["url"] == server.url("/")
+        assert phone.status()["lines"][0]["user"] == "1001"

@@ -206,7 +206,8 @@ def test_secrets_stay_out_of_repr() -> None:
     ({"lines": {"user": "1001"}}, "lines", "must be an array (got a table)"),
     ({"lines": ["1001"]}, "lines[0]", 'must be a table (got string "1001")'),
     ({"lines": []}, "lines", "must have at least 1 entry (got 0)"),
-    ({}, "lines", "missing required key; add a [[lines]] table"),
+    ({}, "lines", "missing required key; add a [[lines]] table (or set [provisioning] url or "
+     "discovery, to get the lines from a provisioning server)"),
     ({"lines": [{"user": "1001"}]}, "lines[0].registrar", "missing required key"),
     ({"lines": [dict(LINE, display_name="Bob\r\nVia: evil")]},
      "lines[0].display_name", "must not contain control characters such as newlines"),
@@ -590,3 +591,11 @@ def test_roles_and_features_parse() -> None:
     assert [r.name for r in cfg.roles] == ["Direkt", "Växel", "Anonym"]
     assert cfg.calls.default_role == "Växel" and cfg.features.park == "*85"
     assert cfg.keys.soft1 == "park"
+
+
+def test_lines_may_be_left_to_provisioning_only() -> None:
+    with pytest.raises(ConfigError, match="to get the lines from a provisioning server"):
+        parse_config({})
+    factory = parse_config({"provisioning": {"discovery": ["dhcp", "pnp", "redirect"]}})
+    assert factory.lines == []
+    assert parse_config({"provisioning": {"url": "https://prov.example.se/"}}).lines == []

@@ -52,10 +52,15 @@ def test_unreachable_server_falls_back_to_the_file(tmp_path: Path) -> None:
     assert "refused" in outcome.message
 
 
-def test_nothing_valid_left_is_a_config_error(tmp_path: Path) -> None:
+def test_no_server_and_nothing_kept_starts_without_lines(tmp_path: Path) -> None:
     client = ProvisioningClient(tmp_path, model="sim", mac="020000001001")
-    with pytest.raises(ConfigError, match="lines"):
-        client.run({"provisioning": {"url": "https://127.0.0.1:9/", "timeout": 1}})
+    config, outcome = client.run({"provisioning": {"url": "https://127.0.0.1:9/",
+                                                   "timeout": 1}})
+    assert config.lines == [] and not outcome.ok  # waits for its lines, says why
+    assert "refused" in outcome.message
+    with pytest.raises(ConfigError, match="lines"):  # a broken own file still is an error
+        client.run({"provisioning": {"url": "https://127.0.0.1:9/", "timeout": 1},
+                    "lines": [{"user": "1001"}]})
 
 
 def test_the_device_key_is_made_once(tmp_path: Path) -> None:
