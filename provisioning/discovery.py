@@ -30,7 +30,7 @@ from firmware.config.schema import ProvisioningConfig, split_host_port
 from firmware.storage import atomic_write_json
 from provisioning import dhcp, pnp
 from provisioning.fetch import FetchSettings
-from provisioning.redirect import RedirectError, ask_redirect
+from provisioning.redirect import RedirectError, ask_redirect, check_provisioning_url
 
 log = logging.getLogger("luren.provisioning")
 
@@ -44,7 +44,23 @@ class Found:
 
 
 def _acceptable(url: str, settings: ProvisioningConfig) -> bool:
-    return url.startswith("https://") or (settings.allow_http and url.startswith("http://"))
+    """A discovered URL is taken only if a phone may be sent there: https (http with
+    allow_http), a server name, no user name or password, no query (`check_provisioning_url`)."""
+    try:
+        check_provisioning_url(url, allow_http=settings.allow_http)
+    except ValueError as exc:
+        log.warning("discovered provisioning URL %r ignored: %s", _shown(url), exc)
+        return False
+    return True
+
+
+def _shown(url: str) -> str:
+    """`url` for the log: without a user name or password, at most 200 characters."""
+    scheme, sep, rest = url.partition("://")
+    host_part, slash, path = rest.partition("/")
+    if "@" in host_part:
+        host_part = "***@" + host_part.rsplit("@", 1)[1]
+    return (scheme + sep + host_part + slash + path)[:200]
 
 
 def _version() -> str:
@@ -98,7 +114,6 @@ def _by_dhcp(settings: ProvisioningConfig) -> Found | None:
     for name, url in dhcp.provisioning_urls(options):
         if _acceptable(url, settings):
             return Found(url, f"dhcp {name} ({options.source})")
-        log.warning("dhcp %s gives %s: not https, ignored", name, url)
     return None
 
 
@@ -132,6 +147,5 @@ def _by_pnp(settings: ProvisioningConfig, mac: str, model: str,
     if result is None:
         return None
     if not _acceptable(result.url, settings):
-        log.warning("plug-and-play gives %s: plain http needs allow_http; ignored", result.url)
         return None
     return Found(result.url, f"plug-and-play from {result.server[0]}:{result.server[1]}")
