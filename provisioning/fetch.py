@@ -53,6 +53,13 @@ _CERT_ALERTS = frozenset({
     "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE", "TLSV1_ALERT_UNKNOWN_CA", "TLSV1_ALERT_ACCESS_DENIED",
     "TLSV1_ALERT_DECRYPT_ERROR",
 })
+# nginx with `ssl_verify_client on` completes the handshake and says so in a 400 page instead
+_NGINX_NO_CERT = "No required SSL certificate was sent"
+_NGINX_BAD_CERT = "The SSL certificate error"
+_PEEK_BYTES = 4096  # of a 400 page, read to find nginx's words
+_NO_DEVICE_CERT = ("the server requires a device certificate (client certificate), and none is "
+                   "configured")
+_DEVICE_CERT_REJECTED = "the server rejected the device certificate"
 
 
 class FetchError(Exception):
@@ -181,6 +188,8 @@ class Fetcher:
             return FetchResult(url, False, cached.body, cached.sha256, etag)
         if status == 401:
             raise _Refused(self._unauthorized(response, authenticated))
+        if status == 400:
+            raise _Refused(self._bad_request(response))
         if status != 200:
             raise _Refused(f"answered {status} {response.reason_phrase}".rstrip())
         body = self._read_body(response)
@@ -226,6 +235,19 @@ class Fetcher:
         if announced is not None and response.num_bytes_downloaded < announced:
             raise _Refused(f"the connection closed before the whole file arrived ({progress()})")
         return b"".join(chunks)
+
+    def _bad_request(self, response: httpx.Response) -> str:
+        """A 400, in words when it is nginx refusing the device certificate (or its lack)."""
+        said = f"answered 400 {response.reason_phrase}".rstrip()
+        page = _peek(response, _PEEK_BYTES)
+        if _NGINX_NO_CERT in page:
+            if self.settings.client_cert is None:
+                return f"{_NO_DEVICE_CERT} ({said}: {_NGINX_NO_CERT})"
+            return ("the server requires a device certificate (client certificate) and says "
+                    f"none was sent, although one is configured ({said}: {_NGINX_NO_CERT})")
+        if _NGINX_BAD_CERT in page:
+            return f"{_DEVICE_CERT_REJECTED} ({said}: {_NGINX_BAD_CERT})"
+        return said
 
     def _unauthorized(self, response: httpx.Response, authenticated: bool) -> str:
         said = "answered 401 Unauthorized"
@@ -383,10 +405,9 @@ class Fetcher:
         text = reason.lower().replace("_", " ") if reason else str(err)
         has_cert = self.settings.client_cert is not None
         if "CERTIFICATE_REQUIRED" in reason and not has_cert:
-            return ("the server requires a device certificate (client certificate), "
-                    "and none is configured")
+            return _NO_DEVICE_CERT
         if "CERTIFICATE_REQUIRED" in reason or (reason in _CERT_ALERTS and has_cert):
-            return f"the server rejected the device certificate ({text})"
+            return f"{_DEVICE_CERT_REJECTED} ({text})"
         if reason == "WRONG_VERSION_NUMBER":
             return "the server does not speak TLS on this port (is it plain http?)"
         return f"the TLS connection failed ({text})"
@@ -547,6 +568,19 @@ def _content_length(response: httpx.Response) -> int | None:
     except ValueError:
         return None
     return value if value >= 0 else None
+
+
+def _peek(response: httpx.Response, limit: int) -> str:
+    """Up to about `limit` bytes of an error page as text ("" when it cannot be read)."""
+    data = b""
+    try:
+        for chunk in response.iter_bytes():
+            data += chunk
+            if len(data) >= limit:
+                break
+    except httpx.HTTPError:
+        pass
+    return data[:limit].decode("utf-8", "replace")
 
 
 def _secs(seconds: float) -> str:

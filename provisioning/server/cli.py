@@ -12,7 +12,7 @@
     --db DB check-sync --pbx HOST[:PORT] --domain DOMAIN [--reboot] [--timeout S]
                        (USER ... | --all)
     --db DB serve [--pnp URL [--pnp-group IP:PORT] [--pnp-interface IP]]
-                  [--redirect 127.0.0.1:0 --redirect-cert PEM --redirect-key PEM
+                  [--redirect HOST:PORT --redirect-cert PEM --redirect-key PEM
                    --device-ca PEM --destinations JSON] [--allow-http]
 
 DB is the inventory's SQLite file, or a PostgreSQL URL (``postgresql://user@host:5432/dbname``).
@@ -33,9 +33,10 @@ per user: ``1001: 200 OK``, ``1002: 404 Not Found``, ``1003: no answer from ... 
 ``serve`` runs the plug-and-play responder (``provisioning.pnp``) and/or the redirect service
 (``provisioning.server.redirect``) in the foreground until SIGINT or SIGTERM. It prints where
 each service listens, then ``serving ...``, then one log line per request, all on stdout. The
-redirect service listens on 127.0.0.1 only, on a port the system picks (its HTTPS server binds no
-other way): put a TLS-passthrough TCP proxy in front to reach it from the LAN. It reads a SQLite
-inventory only.
+redirect service listens on ``--redirect HOST:PORT``: an address of this host (``0.0.0.0`` or
+``[::]`` for all of them) and a port (0: one the system picks, printed). It reads the inventory
+``--db`` names, a SQLite file or a PostgreSQL URL, for each phone that asks; it keeps no record
+of the requests, it logs them.
 
 Exit codes: 0 done (check-sync: every user answered 2xx; serve: stopped by a signal); 1
 published, but some devices had errors (listed on stderr), or some check-sync users did not
@@ -52,6 +53,7 @@ import logging
 import re
 import signal
 import socket
+import ssl
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,10 +62,15 @@ from typing import NoReturn, TypeVar
 
 from provisioning.pnp import PNP_GROUP, PnpError, PnpResponder
 from provisioning.redirect import check_provisioning_url
-from provisioning.server.backends import database_errors, is_postgres_url
+from provisioning.server.backends import database_errors, is_postgres_url, mask_url
 from provisioning.server.checksync import CheckSyncResult, send_check_sync
 from provisioning.server.inventory import Device, Inventory
-from provisioning.server.redirect import Destinations, RedirectService, load_destinations
+from provisioning.server.redirect import (
+    Destinations,
+    RedirectService,
+    check_inventory,
+    load_destinations,
+)
 from provisioning.server.render import render_tree
 
 PROG = "provisioning.server.cli"
@@ -347,18 +354,16 @@ class _Unkept(list[_T]):
         """Drop ``item``."""
 
 
-class _LoggedErrors(list[str]):
-    """The HTTPS server's ``errors``: each logged as it happens, none kept."""
-
-    def append(self, item: str) -> None:
-        """Log ``item``: a failed TLS handshake, or the last line of a handler's traceback."""
-        handshake, _, why = item.partition("TLS handshake failed: ")
-        if not handshake and why:
-            log.warning("redirect: a connection was refused at the TLS handshake (no device "
-                        "certificate, or one the device CA did not issue): %s", why.strip())
-            return
-        lines = item.strip().splitlines() or ["unknown error"]
-        log.error("redirect: a request failed with an internal error: %s", lines[-1])
+def _log_redirect_error(text: str) -> None:
+    """The redirect server's ``on_error``: a failed TLS handshake, or the last line of a
+    handler's traceback, logged."""
+    handshake, _, why = text.partition("TLS handshake failed: ")
+    if not handshake and why:
+        log.warning("redirect: a connection was refused at the TLS handshake (no device "
+                    "certificate, or one the device CA did not issue): %s", why.strip())
+        return
+    lines = text.strip().splitlines() or ["unknown error"]
+    log.error("redirect: a request failed with an internal error: %s", lines[-1])
 
 
 def _pnp_group(text: str) -> tuple[str, int]:
@@ -390,7 +395,9 @@ class _PnpPlan:
 
 @dataclasses.dataclass(frozen=True)
 class _RedirectPlan:
-    inventory: Path
+    host: str
+    port: int
+    inventory: str
     destinations: Destinations
     cert: Path
     key: Path
@@ -415,21 +422,16 @@ def _readable_file(path: str, what: str) -> Path:
 
 
 def _redirect_plan(args: argparse.Namespace) -> _RedirectPlan:
-    """The redirect options, checked (the files exist, the URLs are usable)."""
+    """The redirect options, checked (the files exist, the URLs are usable, the inventory
+    can be read)."""
     host, port = _host_port(args.redirect, "--redirect", 0)
-    if host != "127.0.0.1" or port != 0:
-        raise ValueError(f"--redirect {args.redirect}: the redirect service can only listen on "
-                         "127.0.0.1, on a port the system picks: give --redirect 127.0.0.1:0 "
-                         "(and a TLS-passthrough TCP proxy in front for the LAN)")
-    if is_postgres_url(args.db):
-        raise ValueError("the redirect service reads a SQLite inventory only; give --db the "
-                         "inventory's SQLite file")
     cert = _readable_file(args.redirect_cert, "--redirect-cert")
     key = _readable_file(args.redirect_key, "--redirect-key")
     device_ca = _readable_file(args.device_ca, "--device-ca")
     destinations = load_destinations(_readable_file(args.destinations, "--destinations"),
                                      allow_http=args.allow_http)
-    return _RedirectPlan(Path(args.db), destinations, cert, key, device_ca)
+    check_inventory(args.db)
+    return _RedirectPlan(host, port, args.db, destinations, cert, key, device_ca)
 
 
 def _start_pnp(plan: _PnpPlan) -> PnpResponder:
@@ -453,27 +455,42 @@ def _start_pnp(plan: _PnpPlan) -> PnpResponder:
 
 
 def _start_redirect(plan: _RedirectPlan) -> RedirectService:
-    """The redirect service, started, on 127.0.0.1 and a port the system picks."""
+    """The redirect service, started on ``plan.host``:``plan.port``, logging its errors (each
+    decision is logged by its handler) and keeping no record of the requests."""
     service = RedirectService(plan.inventory, plan.destinations, cert=plan.cert, key=plan.key,
-                              device_ca=plan.device_ca)
-    service.server.requests, service.server.statuses = _Unkept(), _Unkept()
-    service.server.errors = _LoggedErrors()
+                              device_ca=plan.device_ca, host=plan.host, port=plan.port,
+                              record=False, on_error=_log_redirect_error)
     try:
         service.start()
-    except OSError as exc:  # ssl.SSLError too: a certificate, key or CA file it cannot use
-        raise ValueError(f"the redirect service cannot start: {_one_line(exc)} (check "
-                         "--redirect-cert, --redirect-key and --device-ca: PEM files, the key "
-                         "matching the certificate)") from None
-    print(f"redirect: listening on {service.url('/')} (127.0.0.1 only); phones with a device "
-          f"certificate from {plan.device_ca} ask GET /redirect/v1/<mac>", flush=True)
+    except OSError as exc:
+        raise ValueError(_redirect_start_problem(plan, exc)) from None
+    print(f"redirect: listening on {service.url('/')} (inventory {_inventory_shown(plan)}); "
+          f"phones with a device certificate from {plan.device_ca} ask GET /redirect/v1/<mac>",
+          flush=True)
     return service
+
+
+def _redirect_start_problem(plan: _RedirectPlan, exc: OSError) -> str:
+    """Why the redirect service did not start, in words: its files, or its address."""
+    if isinstance(exc, ssl.SSLError) or exc.filename is not None:
+        return (f"the redirect service cannot start: {_one_line(exc)} (check --redirect-cert, "
+                "--redirect-key and --device-ca: PEM files, the key matching the certificate)")
+    host = f"[{plan.host}]" if ":" in plan.host else plan.host
+    return (f"the redirect service cannot listen on {host}:{plan.port}: "
+            f"{exc.strerror or _one_line(exc)} (give an address of this host, or 0.0.0.0 for "
+            "all, and a free port; ports below 1024 need extra privileges)")
+
+
+def _inventory_shown(plan: _RedirectPlan) -> str:
+    """The inventory for a message, a URL's password masked."""
+    return mask_url(plan.inventory) if is_postgres_url(plan.inventory) else plan.inventory
 
 
 def _check_serve_args(args: argparse.Namespace) -> tuple[_PnpPlan | None, _RedirectPlan | None]:
     """What to run, every option checked before anything starts."""
     redirect_files = [args.redirect_cert, args.redirect_key, args.device_ca, args.destinations]
     if not args.pnp and not args.redirect:
-        raise ValueError("serve: nothing to run; give --pnp URL and/or --redirect 127.0.0.1:0")
+        raise ValueError("serve: nothing to run; give --pnp URL and/or --redirect HOST:PORT")
     if args.redirect and not all(redirect_files):
         raise ValueError("serve --redirect needs --redirect-cert, --redirect-key, --device-ca "
                          "and --destinations")
@@ -613,10 +630,10 @@ def _add_serve(sub: _Parser) -> None:
     sub.add_argument("--pnp-interface", default="127.0.0.1", metavar="IP",
                      help="this host's IPv4 address on the phones' LAN: the group is joined "
                      "there and answers come from it (default %(default)s, this host only)")
-    sub.add_argument("--redirect", metavar="127.0.0.1:0",
-                     help="run the redirect service (HTTPS, device certificate required). It "
-                     "listens on 127.0.0.1 only, on a port the system picks and prints: give "
-                     "127.0.0.1:0, and a TLS-passthrough TCP proxy in front for the LAN")
+    sub.add_argument("--redirect", metavar="HOST:PORT",
+                     help="run the redirect service (HTTPS, device certificate required) on "
+                     "this address of this host (0.0.0.0 or [::]: all of them) and port (0: "
+                     "one the system picks and prints), e.g. 0.0.0.0:8443")
     sub.add_argument("--redirect-cert", metavar="PEM", help="the redirect service's certificate")
     sub.add_argument("--redirect-key", metavar="PEM", help="its private key")
     sub.add_argument("--device-ca", metavar="PEM",

@@ -1,4 +1,4 @@
-"""A small certificate authority and a threaded HTTPS (or plain HTTP) file server on 127.0.0.1.
+"""A small certificate authority and a threaded HTTPS (or plain HTTP) file server.
 
 The reference server's own way to serve a rendered tree where no nginx runs: the simulated
 office, a lab, the tests (a fleet puts the tree behind nginx or a CDN). Certificates are valid
@@ -17,8 +17,20 @@ hand). `handler(request_handler) -> bool` sees every request first (after authen
 may take it over by answering itself and returning True: huge, slow, truncated or redirecting
 answers; `respond()` is a helper for simple ones. A handler may set
 `request_handler.close_connection = True` to have the connection closed after it returns.
-The server binds port 0 before `start()` returns; `stop()` (also on leaving the `with`) stops
-accepting, cuts open connections, and joins every thread.
+
+It listens on `host` (default 127.0.0.1; an IPv6 address or a host name work too) and `port`
+(default 0: one the system picks), bound before `start()` returns. Answers go out without
+waiting (TCP_NODELAY: headers and body are separate writes, which Nagle's algorithm and the
+client's delayed ACK would otherwise hold back ~40 ms), and a TLS connection ends with a
+close_notify alert, so a strict client does not take the close for a truncation. `stop()` (also
+on leaving the `with`) stops accepting, cuts open connections, and joins every thread.
+
+`requests`, `statuses` and `errors` keep a record of everything for tests; a long-running
+service gives `record=False` (they then stay empty) and, to log instead, `on_request(path,
+status)` (every answer sent) and `on_error(text)` (a failed TLS handshake, "TLS handshake
+failed: ...", or a handler's traceback). The callbacks run in the connection's thread, also with
+`record=True`, and must return quickly. (`digest` keeps every nonce it issues whatever `record`
+says: it is for tests and labs, not for a long-running service.)
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ import hmac
 import ipaddress
 import secrets
 import socket
+import socketserver
 import ssl
 import threading
 import traceback
@@ -46,6 +59,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 Handler = Callable[[BaseHTTPRequestHandler], bool]
+ErrorCallback = Callable[[str], None]
+RequestCallback = Callable[[str, int], None]
 
 HOST = "127.0.0.1"
 REALM = "luren"
@@ -162,11 +177,14 @@ def respond(request: BaseHTTPRequestHandler, status: int, body: bytes = b"",
 
 
 class HttpsServer:
-    """A threaded HTTP/1.1 server over TLS (or plain, `tls=False`) on 127.0.0.1, port 0."""
+    """A threaded HTTP/1.1 server over TLS (or plain, `tls=False`) on `host`:`port`
+    (127.0.0.1 and a port the system picks unless given)."""
 
     def __init__(self, root: Path | None, cert: Path | None, key: Path | None, *,
                  client_ca: Path | None = None, digest: tuple[str, str] | None = None,
-                 handler: Handler | None = None, tls: bool = True) -> None:
+                 handler: Handler | None = None, tls: bool = True, host: str = HOST,
+                 port: int = 0, record: bool = True, on_error: ErrorCallback | None = None,
+                 on_request: RequestCallback | None = None) -> None:
         if tls and (cert is None or key is None):
             raise ValueError("a TLS server needs cert and key")
         self.root = root
@@ -174,9 +192,12 @@ class HttpsServer:
         self.digest = digest
         self.handler = handler
         self.tls = tls
-        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.host, self.record = host, record
+        self.on_error, self.on_request = on_error, on_request
+        self.requests: list[tuple[str, dict[str, str]]] = []  # kept only with record=True
         self.statuses: list[tuple[str, int]] = []  # (path, status) of every answer sent
         self.errors: list[str] = []  # failed handshakes and handler exceptions
+        self._wanted_port = port
         self._server: _Server | None = None
         self._port: int | None = None
         self._thread: threading.Thread | None = None
@@ -194,9 +215,10 @@ class HttpsServer:
         return self._port
 
     def url(self, path: str = "/") -> str:
-        """`https://127.0.0.1:<port><path>` (http:// when tls=False)."""
+        """`https://<host>:<port><path>` (http:// when tls=False; an IPv6 host in brackets)."""
         scheme = "https" if self.tls else "http"
-        return f"{scheme}://{HOST}:{self.port}{path}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{scheme}://{host}:{self.port}{path}"
 
     def start(self) -> HttpsServer:
         """Bind, listen and serve in a thread."""
@@ -246,6 +268,8 @@ class HttpsServer:
         with self._lock:
             self._open.add(sock)
         try:
+            with contextlib.suppress(OSError):  # answers go out at once (see the module doc)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self._context is not None:
                 with self._lock:
                     self._open.discard(sock)
@@ -256,19 +280,35 @@ class HttpsServer:
                 try:
                     sock.do_handshake()
                 except (ssl.SSLError, OSError) as exc:
-                    self.errors.append(f"TLS handshake failed: {exc}")
+                    self._error(f"TLS handshake failed: {exc}")
                     _linger_close(sock)
                     return
                 sock.settimeout(None)
             _RequestHandler(sock, client_address, server)
+            _close_notify(sock)
         finally:
             with self._lock:
                 self._open.discard(sock)
             sock.close()
 
+    def _error(self, text: str) -> None:
+        """A failed handshake or a handler's traceback: recorded and/or handed to on_error."""
+        if self.record:
+            self.errors.append(text)
+        if self.on_error is not None:
+            self.on_error(text)
+
+    def _answered(self, path: str, status: int) -> None:
+        """An answer was sent: recorded and/or handed to on_request."""
+        if self.record:
+            self.statuses.append((path, status))
+        if self.on_request is not None:
+            self.on_request(path, status)
+
     def _handle(self, request: _RequestHandler) -> None:
         path = request.path
-        self.requests.append((path, {k.lower(): v for k, v in request.headers.items()}))
+        if self.record:
+            self.requests.append((path, {k.lower(): v for k, v in request.headers.items()}))
         if self.digest is not None and not self._authorised(request):
             return
         if self.handler is not None and self.handler(request):
@@ -342,14 +382,20 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, owner: HttpsServer) -> None:
         self.owner = owner
-        super().__init__((HOST, 0), _RequestHandler)
+        self.address_family = _family(owner.host)
+        super().__init__((owner.host, owner._wanted_port), _RequestHandler)
 
     def finish_request(self, request: socket.socket,  # type: ignore[override]
                        client_address: tuple[str, int]) -> None:
         self.owner._serve_connection(request, client_address, self)
 
+    def server_bind(self) -> None:
+        """Bind, without HTTPServer's reverse DNS look-up of the address (slow where DNS is)."""
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.owner.host, self.server_address[1]
+
     def handle_error(self, request: object, client_address: object) -> None:
-        self.owner.errors.append(traceback.format_exc())
+        self.owner._error(traceback.format_exc())
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -364,10 +410,34 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.server.owner._handle(self)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        self.server.owner.statuses.append((self.path, int(code)))
+        self.server.owner._answered(self.path, int(code))
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+def _family(host: str) -> socket.AddressFamily:
+    """The address family to listen with on `host` (an IPv6 address, or what a name resolves
+    to first; IPv4 when it cannot be resolved, so that bind() says why)."""
+    if ":" in host:
+        return socket.AF_INET6
+    try:
+        return socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)[0][0]
+    except (OSError, IndexError):
+        return socket.AF_INET
+
+
+def _close_notify(sock: socket.socket) -> None:
+    """End a TLS connection with a close_notify alert, without waiting for the client's.
+
+    Non-blocking: the alert goes out if the send buffer has room; waiting for the client's own
+    close_notify (which many never send) would hold the thread. Plain sockets are left alone.
+    """
+    if not isinstance(sock, ssl.SSLSocket):
+        return
+    with contextlib.suppress(OSError, ValueError):  # SSLWantReadError: no reply awaited
+        sock.setblocking(False)
+        sock.unwrap()
 
 
 def _linger_close(sock: socket.socket) -> None:

@@ -25,12 +25,17 @@ default; both checked by `provisioning.redirect.check_provisioning_url`. From a 
     {"default": "https://prov.example.se/luren/",
      "devices": {"00:1a:2b:3c:4d:5e": "https://prov.other.se/luren/"}}
 
-The inventory is read per request through its own read-only SQLite connection (the
-`Inventory` class cannot be shared between the server's threads, and opening it writes), so an
-enrolment is seen at once. Every decision is logged (`luren.provisioning.redirect`) with the
-MAC, the status and the reason; the URL handed out is logged by its server only.
+The inventory is a SQLite file or a PostgreSQL URL, as `Inventory` takes it. It is read
+through `Inventory.device(mac)` on a connection opened for each request and closed after it:
+an `Inventory` belongs to the thread that opened it, and the server runs each phone's
+connection in a thread of its own, so one per request costs no more than one per thread. An
+enrolment is seen at once. The SQLite file must exist when the service starts, and is never
+created by it (opening a missing one would make an empty inventory); the service needs write
+access to it, because opening an inventory makes sure of its tables. Every decision is logged
+(`luren.provisioning.redirect`) with the MAC, the status and the reason; the URL handed out is
+logged by its server only.
 
-    with RedirectService(inventory_path, Destinations("https://prov.example.se/luren/"),
+    with RedirectService(inventory_path_or_url, Destinations("https://prov.example.se/luren/"),
                          cert=server_pem, key=server_key, device_ca=device_ca_pem) as service:
         service.url()   # https://127.0.0.1:<port>/ - the phone's redirect_url
 """
@@ -41,6 +46,7 @@ import hashlib
 import hmac
 import json
 import logging
+import os
 import re
 import sqlite3
 from collections.abc import Mapping
@@ -51,12 +57,17 @@ from types import MappingProxyType
 from urllib.parse import unquote, urlsplit
 
 from provisioning.redirect import PATH_PREFIX, check_provisioning_url
-from provisioning.server.https import HttpsServer, respond
-from provisioning.server.inventory import normalize_mac
+from provisioning.server.backends import database_errors, is_postgres_url, mask_url
+from provisioning.server.https import HOST, ErrorCallback, HttpsServer, RequestCallback, respond
+from provisioning.server.inventory import Inventory, normalize_mac
 
 log = logging.getLogger("luren.provisioning.redirect")
 
 _MAC_SEGMENT = re.compile(r"[0-9A-Fa-f:.\-]{12,17}")
+_PROBE_MAC = "020000000000"  # any valid MAC: check_inventory needs the read to work, not a row
+
+Target = str | os.PathLike[str]
+"""An inventory as `Inventory` takes it: a SQLite file path or a postgresql:// URL."""
 
 
 @dataclass(frozen=True)
@@ -126,7 +137,7 @@ class Decision:
 class RedirectHandler:
     """An HttpsServer `handler=` answering every request as the redirect service."""
 
-    def __init__(self, inventory: Path, destinations: Destinations) -> None:
+    def __init__(self, inventory: Target, destinations: Destinations) -> None:
         check_inventory(inventory)
         self.inventory = inventory
         self.destinations = destinations
@@ -151,8 +162,9 @@ class RedirectHandler:
             return mac
         try:
             enrolled = _enrolled_fingerprint(self.inventory, mac)
-        except sqlite3.Error as exc:
-            log.error("redirect: the inventory %s could not be read: %s", self.inventory, exc)
+        except (OSError, ValueError, *database_errors()) as exc:
+            log.error("redirect: the inventory %s could not be read: %s", _shown(self.inventory),
+                      exc)
             return Decision(503, mac, "the device inventory could not be read; try again later")
         refused = _check_certificate(mac, enrolled, peer_der)
         if refused is not None:
@@ -208,30 +220,49 @@ def _log(decision: Decision, client: str) -> None:
             decision.reason, where)
 
 
-# -- the inventory, read-only --------------------------------------------------------------------
+# -- the inventory --------------------------------------------------------------------------------
 
 
-def _connect_read_only(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+def _shown(target: Target) -> str:
+    """The inventory's place for a message: a URL's password masked."""
+    return mask_url(target) if is_postgres_url(target) else str(target)
 
 
-def _enrolled_fingerprint(inventory: Path, mac: str) -> str | None:
+def _open(target: Target) -> Inventory:
+    """The inventory, opened; a SQLite file that has gone is not created again (ValueError)."""
+    if not is_postgres_url(target) and not Path(target).is_file():
+        raise ValueError("the file no longer exists")
+    return Inventory(target)
+
+
+def _enrolled_fingerprint(inventory: Target, mac: str) -> str | None:
     """The device's enrolled certificate SHA-256 ("" = none), or None for an unknown MAC."""
-    db = _connect_read_only(inventory)
+    with _open(inventory) as opened:
+        device = opened.device(mac)
+    return None if device is None else device.cert_sha256
+
+
+def check_inventory(target: Target) -> None:
+    """ValueError in words unless `target` (a SQLite file or a PostgreSQL URL) is a device
+    inventory that can be opened and read.
+
+    A SQLite file must exist, and is first read without writing to it: a file that is not an
+    inventory is refused as it is, not given the inventory's tables.
+    """
+    shown = _shown(target)
+    if not is_postgres_url(target):
+        _check_sqlite_file(Path(target))
     try:
-        row = db.execute("SELECT device_cert_sha256 FROM devices WHERE mac = ?",
-                         (mac,)).fetchone()
-    finally:
-        db.close()
-    return None if row is None else str(row[0])
+        _enrolled_fingerprint(target, _PROBE_MAC)
+    except (OSError, ValueError, *database_errors()) as exc:  # psycopg's once loaded
+        raise ValueError(f"the device inventory {shown} could not be read ({exc})") from exc
 
 
-def check_inventory(path: Path) -> None:
-    """ValueError in words unless `path` is a readable device inventory."""
+def _check_sqlite_file(path: Path) -> None:
     if not path.is_file():
         raise ValueError(f"the device inventory {path} does not exist")
     try:
-        db = _connect_read_only(path)
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
         try:
             db.execute("SELECT mac, device_cert_sha256 FROM devices LIMIT 1").fetchall()
         finally:
@@ -244,13 +275,22 @@ def check_inventory(path: Path) -> None:
 
 
 class RedirectService:
-    """The redirect endpoint on its own HTTPS server (127.0.0.1, port 0), demanding a device
-    certificate issued by `device_ca`."""
+    """The redirect endpoint on its own HTTPS server, demanding a device certificate issued by
+    `device_ca`.
 
-    def __init__(self, inventory: Path, destinations: Destinations, *, cert: Path, key: Path,
-                 device_ca: Path) -> None:
+    It listens on `host`:`port` (127.0.0.1 and a port the system picks unless given).
+    `record`, `on_error` and `on_request` are the HttpsServer's: a long-running service gives
+    `record=False` and logs through the callbacks.
+    """
+
+    def __init__(self, inventory: Target, destinations: Destinations, *, cert: Path, key: Path,
+                 device_ca: Path, host: str = HOST, port: int = 0, record: bool = True,
+                 on_error: ErrorCallback | None = None,
+                 on_request: RequestCallback | None = None) -> None:
         self.handler = RedirectHandler(inventory, destinations)
-        self.server = HttpsServer(None, cert, key, client_ca=device_ca, handler=self.handler)
+        self.server = HttpsServer(None, cert, key, client_ca=device_ca, handler=self.handler,
+                                  host=host, port=port, record=record, on_error=on_error,
+                                  on_request=on_request)
 
     def start(self) -> RedirectService:
         """Listen and serve in threads."""
@@ -262,7 +302,8 @@ class RedirectService:
         self.server.stop()
 
     def url(self, path: str = "/") -> str:
-        """`https://127.0.0.1:<port><path>`; the bare one is a phone's `redirect_url`."""
+        """`https://<host>:<port><path>`; the bare one is a phone's `redirect_url` (when the
+        host is one the phones can reach)."""
         return self.server.url(path)
 
     def __enter__(self) -> RedirectService:

@@ -10,6 +10,8 @@ server (``tests/harness/postgres.py``) serves the whole module.
 from __future__ import annotations
 
 import base64
+import json
+import signal
 import subprocess
 import sys
 import threading
@@ -22,10 +24,15 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from provisioning.fetch import FetchSettings
+from provisioning.redirect import RedirectError, ask_redirect
 from provisioning.server.backends.postgres import LOCK_KEY
 from provisioning.server.backends.urls import mask_url, scrub
 from provisioning.server.cli import main
+from provisioning.server.https import cert_sha256, make_ca
 from provisioning.server.inventory import Inventory
+from provisioning.server.redirect import Destinations, RedirectService
+from tests.e2e.test_prov_server_serve import START_S, Served
 from tests.harness.postgres import PostgresServer
 from tests.unit.test_prov_server import (  # noqa: F401 - collected here, on PostgreSQL
     COMMON,
@@ -57,6 +64,7 @@ from tests.unit.test_prov_server import (  # noqa: F401 - collected here, on Pos
     test_without_encryptor_every_password_is_withheld,
     tree_files,
 )
+from tools.pbx.ports import free_port
 from tools.pbx.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -354,3 +362,64 @@ def test_cli_without_psycopg_for_sqlite(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).resolve().parents[2], check=False)
     assert (done.returncode, done.stdout, done.stderr) == (0, "0 device(s)\nFalse\n", "")
+
+
+# --- the redirect service ---------------------------------------------------------------------
+
+SITE_URL = "https://prov.example.se/luren/"
+
+
+class RedirectLab:
+    """Lab certificates (a server CA, a device CA, a phone's device certificate), and the phone
+    enrolled with its certificate's SHA-256 in the inventory at ``db`` by the command line."""
+
+    def __init__(self, root: Path, db: str, mac: str = MAC_A) -> None:
+        server_ca, self.device_ca = make_ca(root, name="server-ca"), make_ca(root, name="dev-ca")
+        self.server_ca = server_ca.cert_path
+        self.server = server_ca.issue(root, "redirect")
+        self.phone = self.device_ca.issue(root, "phone", server=False)
+        self.mac = mac
+        assert main(["--db", db, "add-device", mac, "T42",
+                     "--cert-sha256", cert_sha256(self.phone[0])]) == 0
+
+    def settings(self, *, with_cert: bool = True) -> FetchSettings:
+        cert = {"client_cert": self.phone[0], "client_key": self.phone[1]} if with_cert else {}
+        return FetchSettings(ca_file=self.server_ca, timeout_s=5.0, **cert)  # type: ignore[arg-type]
+
+
+def test_redirect_reads_a_postgres_inventory(database: str, tmp_path: Path) -> None:
+    lab = RedirectLab(tmp_path / "pki", database)
+    with RedirectService(database, Destinations(SITE_URL), cert=lab.server[0], key=lab.server[1],
+                         device_ca=lab.device_ca.cert_path) as service:
+        assert ask_redirect(service.url(), lab.mac, lab.settings(), tmp_path / "c1") == SITE_URL
+        with pytest.raises(RedirectError, match="does not know this phone"):
+            ask_redirect(service.url(), MAC_B, lab.settings(), tmp_path / "c2")
+        with Inventory(database) as inv:  # an enrolment is seen at once
+            inv.add_device(MAC_B, "T42", cert_sha256=cert_sha256(lab.phone[0]))
+        assert ask_redirect(service.url(), MAC_B, lab.settings(), tmp_path / "c3") == SITE_URL
+    assert service.server.statuses == [(f"/redirect/v1/{lab.mac}", 200),
+                                       (f"/redirect/v1/{MAC_B}", 404),
+                                       (f"/redirect/v1/{MAC_B}", 200)]
+
+
+def test_serve_redirect_from_postgres_never_shows_the_password(
+        postgres: PostgresServer, database: str, tmp_path: Path) -> None:
+    lab = RedirectLab(tmp_path / "pki", database)
+    destinations = tmp_path / "destinations.json"
+    destinations.write_text(json.dumps({"default": SITE_URL}))
+    port = free_port()
+    serve = Served(["--db", database, "serve", "--redirect", f"127.0.0.1:{port}",
+                    "--redirect-cert", str(lab.server[0]), "--redirect-key", str(lab.server[1]),
+                    "--device-ca", str(lab.device_ca.cert_path),
+                    "--destinations", str(destinations)])
+    try:
+        serve.wait_for("serving", START_S)
+        url = f"https://127.0.0.1:{port}/"
+        assert ask_redirect(url, lab.mac, lab.settings(), tmp_path / "cache") == SITE_URL
+        assert "200, sent to its site default" in serve.wait_for(f"redirect for {lab.mac}", 5)
+        assert serve.stop(signal.SIGTERM) == 0
+    finally:
+        serve.kill()
+    shown = "\n".join(serve.seen + list(iter(serve.lines.get, None)))
+    assert f"redirect: listening on {url} (inventory {mask_url(database)})" in shown
+    assert postgres.password not in shown and "****" in shown

@@ -126,18 +126,20 @@ def served() -> Iterator[list[Served]]:
 def test_serve_answers_plug_and_play_and_redirect_then_stops_on_sigterm(
         lab: Lab, served: list[Served], tmp_path: Path) -> None:
     group = ("224.0.1.75", free_port())
+    redirect_port = free_port()
     serve = Served(["--db", str(lab.db), "serve", "--pnp", PNP_URL,
                     "--pnp-group", f"{group[0]}:{group[1]}", "--pnp-interface", "127.0.0.1",
-                    "--redirect", "127.0.0.1:0", "--redirect-cert", str(lab.server[0]),
-                    "--redirect-key", str(lab.server[1]), "--device-ca", str(lab.device_ca),
-                    "--destinations", str(lab.destinations)])
+                    "--redirect", f"127.0.0.1:{redirect_port}",
+                    "--redirect-cert", str(lab.server[0]), "--redirect-key", str(lab.server[1]),
+                    "--device-ca", str(lab.device_ca), "--destinations", str(lab.destinations)])
     served.append(serve)
     serve.wait_for("serving", START_S)
     pnp_line = next(line for line in serve.seen if line.startswith("plug-and-play: listening"))
     assert f"{group[0]}:{group[1]} via 127.0.0.1" in pnp_line
     redirect_line = next(line for line in serve.seen if line.startswith("redirect: listening"))
     redirect_url = redirect_line.split("listening on ", 1)[1].split(" ", 1)[0]
-    assert redirect_url.startswith("https://127.0.0.1:")
+    assert redirect_url == f"https://127.0.0.1:{redirect_port}/"
+    assert f"(inventory {lab.db})" in redirect_line
 
     found = discover(MAC, "T42", "1.0.0", group=group, interface_ip="127.0.0.1", timeout_s=5.0)
     assert found is not None and found.url == PNP_URL

@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from provisioning.client import ProvisioningClient
+from provisioning.fetch import Fetcher, FetchError, FetchSettings
 from provisioning.server.https import make_ca
 from provisioning.server.inventory import Inventory
 from provisioning.server.render import RenderReport, render_tree
@@ -184,3 +185,39 @@ def test_a_server_with_a_certificate_from_another_ca_is_refused(
     assert "the server's certificate is not trusted (pinned CA)" in outcome.message, \
         outcome.message
     assert config.lines[0].user == "2001"
+
+
+def test_nginx_demanding_a_device_certificate_is_explained_in_words(
+        site: Site, tmp_path: Path) -> None:
+    """nginx with `ssl_verify_client on` completes the handshake without a device certificate
+    (or with one it does not trust) and answers 400: the phone says what that means."""
+    device_ca, other_ca = make_ca(tmp_path / "pki", name="device"), make_ca(tmp_path / "pki",
+                                                                             name="other")
+    phone_cert = device_ca.issue(tmp_path / "pki", "phone", server=False)
+    rogue_cert = other_ca.issue(tmp_path / "pki", "rogue", server=False)
+
+    def fetch(url: str, cert: tuple[Path, Path] | None, cache: str) -> bytes | str:
+        """The body, or the reason it was refused."""
+        client = {"client_cert": cert[0], "client_key": cert[1]} if cert else {}
+        settings = FetchSettings(ca_file=site.ca.cert_path, timeout_s=5.0,
+                                 **client)  # type: ignore[arg-type]
+        try:
+            with Fetcher(settings, tmp_path / cache) as fetcher:
+                return fetcher.fetch(url).body
+        except FetchError as exc:
+            return exc.reason
+
+    with Nginx(site.tree, site.cert, site.cert_key, tmp_path / "mtls",
+               client_ca=device_ca.cert_path, access_log=True) as mtls:
+        url = mtls.url("/common.toml")
+        without = fetch(url, None, "c1")
+        rogue = fetch(url, rogue_cert, "c2")
+        good = fetch(url, phone_cert, "c3")
+        assert logged(mtls, 3) == [("/common.toml", 400), ("/common.toml", 400),
+                                   ("/common.toml", 200)]
+    assert without == ("the server requires a device certificate (client certificate), and none "
+                       "is configured (answered 400 Bad Request: No required SSL certificate was "
+                       "sent)")
+    assert rogue == ("the server rejected the device certificate (answered 400 Bad Request: The "
+                     "SSL certificate error)")
+    assert good == (site.tree / "common.toml").read_bytes()

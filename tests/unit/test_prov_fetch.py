@@ -7,6 +7,7 @@ import hashlib
 import json
 import pickle
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -31,6 +32,7 @@ from provisioning.server.https import (
     make_ca,
     respond,
 )
+from tools.pbx.ports import free_port
 
 BODY = b'[sip]\nregistrar = "pbx.example.se"\n'
 PATH = "/cfg/common.toml"
@@ -226,6 +228,46 @@ def test_client_certificate_missing_or_rejected(pki: Pki, www: Path,
                               "and none is configured")
     assert rejected.reason.startswith("the server rejected the device certificate")
     assert srv.requests == []
+
+
+NGINX_NO_CERT_PAGE = (b"<html>\r\n<head><title>400 No required SSL certificate was sent</title>"
+                      b"</head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n"
+                      b"<center>No required SSL certificate was sent</center>\r\n"
+                      b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")
+NGINX_BAD_CERT_PAGE = NGINX_NO_CERT_PAGE.replace(b"No required SSL certificate was sent",
+                                                 b"The SSL certificate error")
+
+
+def answer_400(page: bytes) -> Handler:
+    """A handler answering as nginx with `ssl_verify_client on` does: 400 and a page."""
+    def handle(request: BaseHTTPRequestHandler) -> bool:
+        respond(request, 400, page, {"Content-Type": "text/html"})
+        return True
+    return handle
+
+
+def test_400_for_a_device_certificate_is_said_in_words(pki: Pki,
+                                                       fetcher: Callable[..., Fetcher]) -> None:
+    """The wording of nginx's 400s, without nginx (tests/e2e/test_provisioning_nginx.py has it
+    from nginx itself)."""
+    handler = routes({"/none": answer_400(NGINX_NO_CERT_PAGE),
+                      "/bad": answer_400(NGINX_BAD_CERT_PAGE),
+                      "/other": answer_400(b"<html>bad request</html>")})
+    cert, key = pki.phone
+    with server(None, pki, handler=handler) as srv:
+        without = fails(fetcher(), srv.url("/none"))
+        with_cert = fails(fetcher(client_cert=cert, client_key=key), srv.url("/none"))
+        rejected = fails(fetcher(client_cert=cert, client_key=key), srv.url("/bad"))
+        other = fails(fetcher(), srv.url("/other"))
+    assert without.reason == ("the server requires a device certificate (client certificate), "
+                              "and none is configured (answered 400 Bad Request: No required "
+                              "SSL certificate was sent)")
+    assert with_cert.reason.startswith("the server requires a device certificate (client "
+                                       "certificate) and says none was sent, although one is "
+                                       "configured")
+    assert rejected.reason == ("the server rejected the device certificate (answered 400 Bad "
+                               "Request: The SSL certificate error)")
+    assert other.reason == "answered 400 Bad Request"
 
 
 def test_unreadable_trust_files_are_fetch_errors(pki: Pki, tmp_path: Path,
@@ -514,3 +556,100 @@ def test_settings_are_checked() -> None:
         FetchSettings(timeout_s=0)
     with pytest.raises(ValueError, match="client_key"):
         FetchSettings(client_key=Path("/k.pem"))
+
+
+# -- the test server itself (server/https.py) ----------------------------------------------------
+
+
+def nodelay(request: BaseHTTPRequestHandler) -> bool:
+    """Answers whether the connection's socket has TCP_NODELAY set ("1") or not ("0")."""
+    on = request.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    respond(request, 200, b"1" if on else b"0")
+    return True
+
+
+@pytest.mark.parametrize("tls", [True, False], ids=["https", "http"])
+def test_server_answers_without_nagle(pki: Pki, fetcher: Callable[..., Fetcher],
+                                      tls: bool) -> None:
+    """Headers and body are separate writes: with Nagle's algorithm on, the body waits for the
+    client's delayed ACK (~40 ms per request on a keep-alive connection)."""
+    with server(None, pki, handler=routes({"/nodelay": nodelay}), tls=tls) as srv:
+        assert fetcher(allow_http=True).fetch(srv.url("/nodelay")).body == b"1"
+
+
+def test_server_listens_on_the_host_and_port_given(pki: Pki, www: Path,
+                                                   fetcher: Callable[..., Fetcher]) -> None:
+    port = free_port()
+    with server(www, pki, host="127.0.0.1", port=port) as srv:
+        assert (srv.port, srv.url(PATH)) == (port, f"https://127.0.0.1:{port}{PATH}")
+        assert fetcher().fetch(srv.url(PATH)).body == BODY
+
+
+def ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not ipv6_loopback(), reason="no IPv6 loopback (::1) on this host")
+def test_server_on_ipv6_loopback(pki: Pki, www: Path, tmp_path: Path,
+                                 fetcher: Callable[..., Fetcher]) -> None:
+    cert, key = pki.ca.issue(tmp_path, "ipv6", san_ip="::1")
+    with HttpsServer(www, cert, key, host="::1") as srv:
+        assert srv.url(PATH) == f"https://[::1]:{srv.port}{PATH}"
+        assert fetcher().fetch(srv.url(PATH)).body == BODY
+
+
+def test_server_ends_tls_with_close_notify(pki: Pki, www: Path) -> None:
+    """A strict client (ragged EOFs not forgiven) reads the answer to the end without an
+    UNEXPECTED_EOF: the server sends close_notify before it closes the connection."""
+    context = ssl.create_default_context(cafile=str(pki.ca.cert_path))
+    request = f"GET {PATH} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    with server(www, pki) as srv, \
+            socket.create_connection(("127.0.0.1", srv.port), timeout=5) as raw_sock, \
+            context.wrap_socket(raw_sock, server_hostname="127.0.0.1",
+                                suppress_ragged_eofs=False) as tls:
+        tls.sendall(request.encode())
+        answer = b""
+        while chunk := tls.recv(65536):  # SSLEOFError here without close_notify
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.endswith(BODY)
+
+
+def broken(request: BaseHTTPRequestHandler) -> bool:
+    raise RuntimeError("handler bug")
+
+
+def test_server_without_record_keeps_nothing_and_calls_back(
+        pki: Pki, www: Path, fetcher: Callable[..., Fetcher]) -> None:
+    answered: list[tuple[str, int]] = []
+    errors: list[str] = []
+    srv = server(www, pki, client_ca=pki.ca.cert_path, handler=routes({"/broken": broken}),
+                 record=False, on_request=lambda path, status: answered.append((path, status)),
+                 on_error=errors.append)
+    cert, key = pki.phone
+    with srv:
+        phone = fetcher(client_cert=cert, client_key=key)
+        assert phone.fetch(srv.url(PATH)).body == BODY
+        fails(phone, srv.url("/missing.toml"))
+        fails(phone, srv.url("/broken"))
+        fails(fetcher(), srv.url(PATH))  # no device certificate: refused at the handshake
+    # stop() has joined every connection thread: all callbacks have run
+    assert answered == [(PATH, 200), ("/missing.toml", 404)]
+    assert len(errors) == 2
+    assert any("RuntimeError: handler bug" in error for error in errors)
+    assert any(error.startswith("TLS handshake failed: ") for error in errors)
+    assert (srv.requests, srv.statuses, srv.errors) == ([], [], [])
+
+
+def test_server_with_record_keeps_the_lists_and_calls_back(
+        pki: Pki, www: Path, fetcher: Callable[..., Fetcher]) -> None:
+    answered: list[tuple[str, int]] = []
+    with server(www, pki, on_request=lambda path, status: answered.append(
+            (path, status))) as srv:
+        fetcher().fetch(srv.url(PATH))
+    assert srv.statuses == answered == [(PATH, 200)]
+    assert [path for path, _ in srv.requests] == [PATH]

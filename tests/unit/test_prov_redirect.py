@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 import ssl
 import threading
 from collections.abc import Callable, Iterator
@@ -29,8 +30,10 @@ from provisioning.server.inventory import Inventory
 from provisioning.server.redirect import (
     Destinations,
     RedirectService,
+    check_inventory,
     load_destinations,
 )
+from tools.pbx.ports import free_port
 
 MAC_A = "001a2b3c4d5e"  # enrolled with phone_a's certificate, sent to the site default
 MAC_B = "001a2b3c4d5f"  # enrolled with phone_b's certificate, has its own URL
@@ -382,3 +385,41 @@ def test_a_missing_inventory_is_refused_in_words(tmp_path: Path, pki: Pki) -> No
     with pytest.raises(ValueError, match=r"the device inventory .* does not exist"):
         RedirectService(tmp_path / "none.db", Destinations(SITE_URL), cert=pki.server[0],
                         key=pki.server[1], device_ca=pki.device_ca.cert_path)
+
+
+def test_a_sqlite_file_that_is_not_an_inventory_is_refused_untouched(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+    with pytest.raises(ValueError, match=r"is not a readable device inventory"):
+        check_inventory(other)
+    with sqlite3.connect(other) as db:  # not given the inventory's tables
+        tables = [row[0] for row in db.execute("SELECT name FROM sqlite_master")]
+    assert tables == ["notes"]
+
+
+def test_an_inventory_gone_while_serving_is_not_created_again(
+        service: RedirectService, inventory: Path, pki: Pki,
+        caplog: pytest.LogCaptureFixture) -> None:
+    for leftover in inventory.parent.glob(inventory.name + "*"):  # the file, its -wal, -shm
+        leftover.unlink()
+    with caplog.at_level(logging.ERROR, logger="luren.provisioning.redirect"):
+        response = raw(service.url(), f"/redirect/v1/{MAC_A}", pki)
+    assert response.status_code == 503
+    assert response.json() == {"error": "the device inventory could not be read; try again later"}
+    assert f"the inventory {inventory} could not be read: the file no longer exists" in caplog.text
+    assert not inventory.exists()
+
+
+def test_a_service_on_a_given_port_keeping_no_record(inventory: Path, pki: Pki, settings: Callable[
+        ..., FetchSettings], tmp_path: Path) -> None:
+    port = free_port()
+    answered: list[tuple[str, int]] = []
+    with RedirectService(inventory, Destinations(SITE_URL), cert=pki.server[0], key=pki.server[1],
+                         device_ca=pki.device_ca.cert_path, host="127.0.0.1", port=port,
+                         record=False, on_request=lambda *answer: answered.append(answer)) \
+            as service:
+        assert service.url() == f"https://127.0.0.1:{port}/"
+        assert ask_redirect(service.url(), MAC_A, settings(), tmp_path / "cache") == SITE_URL
+    assert answered == [(f"/redirect/v1/{MAC_A}", 200)]
+    assert (service.server.requests, service.server.statuses) == ([], [])

@@ -15,8 +15,10 @@ import pytest
 
 from provisioning.pnp import SipMessage, parse_message
 from provisioning.server.cli import main
+from provisioning.server.https import make_ca
 from provisioning.server.inventory import Inventory
 from provisioning.server.render import _write_atomic, render_tree
+from tools.pbx.ports import free_port
 
 DOMAIN = "pbx.example.se"
 Answer = Callable[[str], "tuple[int, str] | None"]
@@ -228,8 +230,8 @@ def test_a_bad_user_in_the_inventory_is_reported_not_sent(
     (["--pnp", "https://prov.example.se/", "--pnp-interface", "eth0"], "IPv4 address"),
     (["--redirect", "127.0.0.1:0"], "needs --redirect-cert"),
     (["--pnp", "https://prov.example.se/", "--device-ca", "ca.pem"], "only go with --redirect"),
-    (["--redirect", "0.0.0.0:8443", "--redirect-cert", "c", "--redirect-key", "k",
-      "--device-ca", "d", "--destinations", "j"], "can only listen on 127.0.0.1"),
+    (["--redirect", "127.0.0.1:99999", "--redirect-cert", "c", "--redirect-key", "k",
+      "--device-ca", "d", "--destinations", "j"], "the port must be a number from 0 to 65535"),
     (["--pnp", "https://prov.example.se/", "--redirect", "127.0.0.1:0", "--redirect-cert",
       "missing.pem", "--redirect-key", "k", "--device-ca", "d", "--destinations", "j"],
      "--redirect-cert missing.pem: no such file"),
@@ -245,17 +247,42 @@ def test_serve_usage_errors_exit_2_in_one_line(
     assert words in captured.err and len(captured.err.strip().splitlines()) == 1
 
 
-def test_serve_redirect_refuses_a_postgres_inventory(tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    files = []
-    for name in ("c.pem", "k.pem", "ca.pem", "d.json"):
-        (tmp_path / name).write_text("x")
-        files.append(str(tmp_path / name))
-    assert main(["--db", "postgresql://prov:hunter2@127.0.0.1/inv", "serve", "--redirect",
-                 "127.0.0.1:0", "--redirect-cert", files[0], "--redirect-key", files[1],
-                 "--device-ca", files[2], "--destinations", files[3]]) == 2
-    err = capsys.readouterr().err
-    assert "reads a SQLite inventory only" in err and "hunter2" not in err
+def redirect_args(tmp_path: Path, address: str) -> list[str]:
+    """``--redirect address`` with a usable certificate, key, device CA and destinations."""
+    ca = make_ca(tmp_path / "pki")
+    cert, key = ca.issue(tmp_path / "pki", "redirect")
+    destinations = tmp_path / "destinations.json"
+    destinations.write_text('{"default": "https://prov.example.se/luren/"}')
+    return ["--redirect", address, "--redirect-cert", str(cert), "--redirect-key", str(key),
+            "--device-ca", str(ca.cert_path), "--destinations", str(destinations)]
+
+
+def test_serve_redirect_with_an_unreachable_postgres_inventory_exits_2_without_the_password(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"postgresql://prov:hunter2@127.0.0.1:{free_port()}/inv"  # nothing listens there
+    assert main(["--db", url, "serve", *redirect_args(tmp_path, "127.0.0.1:0")]) == 2
+    captured = capsys.readouterr()
+    assert "listening" not in captured.out and "serving" not in captured.out
+    assert len(captured.err.strip().splitlines()) == 1
+    assert "the device inventory postgresql://prov:****@127.0.0.1:" in captured.err
+    assert "could not be read" in captured.err and "hunter2" not in captured.err
+
+
+def test_serve_redirect_on_a_port_in_use_exits_2_in_words(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Inventory(tmp_path / "inv.db").close()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["--db", str(tmp_path / "inv.db"), "serve",
+                     *redirect_args(tmp_path, f"127.0.0.1:{port}")])
+    captured = capsys.readouterr()
+    assert code == 2 and "serving" not in captured.out
+    assert captured.err.strip() == (
+        f"provisioning.server.cli: the redirect service cannot listen on 127.0.0.1:{port}: "
+        "Address already in use (give an address of this host, or 0.0.0.0 for all, and a free "
+        "port; ports below 1024 need extra privileges)")
 
 
 # -- render: a rewrite never keeps nginx's ETag ---------------------------------------------------
