@@ -92,6 +92,15 @@ class FrontPanelSpec:
 
 
 @dataclass(frozen=True)
+class ConsoleSpec:
+    """The technician's serial console: a UART (e.g. /dev/ttyAMA0), a pyserial URL, or "pty"
+    (the simulator: a pseudo-terminal whose name the phone announces), 8N1 at `baud`."""
+
+    port: str
+    baud: int = 115200
+
+
+@dataclass(frozen=True)
 class DectSpec:
     port: str
 
@@ -110,6 +119,7 @@ class BoardProfile:
     leds: tuple[LedSpec, ...] = ()
     frontpanel: FrontPanelSpec | None = None
     dect: DectSpec | None = None
+    console: ConsoleSpec | None = None
     terminals: int = 1
     pins: Mapping[int, str] = field(default_factory=dict)  # BCM pin -> the key that uses it
     audio: Mapping[str, Any] = field(default_factory=dict)  # [audio], see docs/audio.md
@@ -168,7 +178,7 @@ class _Reader:
     def profile(self, data: dict[str, Any]) -> BoardProfile:
         self.known(data, "", ("name", "description", "kind", "gpio", "gpio_options", "display",
                               "keypad", "hookswitch", "leds", "frontpanel", "dect", "terminals",
-                              "audio"))
+                              "audio", "console"))
         kind = self.choice(data, "kind", KINDS, required=True)
         parts = self.parts(data)
         profile = BoardProfile(
@@ -188,6 +198,7 @@ class _Reader:
             "hookswitch": self.hookswitch(data["hookswitch"]) if "hookswitch" in data else None,
             "leds": self.leds(data.get("leds", {})),
             "dect": self.dect(data["dect"]) if "dect" in data else None,
+            "console": self.console(data["console"]) if "console" in data else None,
         }
 
     def audio(self, raw: Any) -> dict[str, Any]:
@@ -338,6 +349,13 @@ class _Reader:
             raise self.error(where, "give either pin (and colour) or one pin per colour")
         colour = self.choice(data, "colour", LED_COLOURS, where=where) or "green"
         return {colour: self.pin(data["pin"], f"{where}.pin")}
+
+    def console(self, raw: Any) -> ConsoleSpec:
+        data = self.as_table(raw, "console")
+        self.known(data, "console", ("port", "baud"))
+        port = self.text(data, "port", where="console")
+        self.reserve(UART_PINS.get(port, {}), f"console ({port} {{}})")
+        return ConsoleSpec(port, self.count(data, "baud", where="console", default=115200))
 
     def frontpanel(self, raw: Any) -> FrontPanelSpec:
         data = self.as_table(raw, "frontpanel")

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from board.keys import DIGITS, is_key
+from firmware.console.commands import Services, execute
 from firmware.httpd import HttpError as ApiError
 from firmware.httpd import JsonServer, Request
 from firmware.phone import Phone
@@ -41,8 +42,10 @@ class ControlApi:
 
     def __init__(self, phone: Phone, engine_stats: EngineStats, token: str = "",
                  clock_control: bool = False,
-                 provision_now: Callable[[], Awaitable[Any]] | None = None) -> None:
+                 provision_now: Callable[[], Awaitable[Any]] | None = None,
+                 commands: Services | None = None) -> None:
         self.phone = phone
+        self._commands = commands
         self._provision_now = provision_now
         self._engine_stats = engine_stats
         self._token = token
@@ -58,6 +61,7 @@ class ControlApi:
             ("POST", "/api/v1/dial", self.dial),
             ("POST", "/api/v1/clock/advance", self.advance_clock),
             ("POST", "/api/v1/provision", self.provision),
+            ("POST", "/api/v1/command", self.command),
         ):
             self.server.route(method, path, handler)
 
@@ -144,8 +148,9 @@ class ControlApi:
             names = [body["key"]]
         else:
             raise ApiError(400, 'give either "keys" (a string of digits) or "key" (a name)')
+        press = terminal.board.on_key or terminal.key  # as the keypad does
         for name in names:
-            terminal.key(name)
+            press(name)
         return {"ok": True, "screen": self._screen_json(terminal)}
 
     async def hook(self, request: Request) -> dict[str, Any]:
@@ -153,7 +158,7 @@ class ControlApi:
         body = self._body(request)
         if not isinstance(body.get("offhook"), bool):
             raise ApiError(400, 'give {"offhook": true} or {"offhook": false}')
-        terminal.hook(body["offhook"])
+        (terminal.board.on_hook or terminal.hook)(body["offhook"])  # as the hookswitch does
         return {"ok": True, "screen": self._screen_json(terminal)}
 
     async def headset(self, request: Request) -> dict[str, Any]:
@@ -183,6 +188,17 @@ class ControlApi:
             raise ApiError(409, "this phone is not provisioned: no [provisioning] url")
         await self._provision_now()
         return {"provisioning": self.phone.provisioning}
+
+    async def command(self, request: Request) -> dict[str, Any]:
+        """One command of the technician console's table ({"command": "sip register 1"}):
+        the same implementation, the same masked answer ({"ok", "text", "data"})."""
+        if self._commands is None:
+            raise ApiError(409, "this phone has no command table")
+        line = self._body(request).get("command")
+        if not isinstance(line, str) or len(line) > 1024:
+            raise ApiError(400, "command must be a string of at most 1024 characters")
+        reply = await execute(self._commands, line, via_api=True)
+        return reply.as_api()
 
     async def advance_clock(self, request: Request) -> dict[str, Any]:
         if not self._clock_control:

@@ -90,9 +90,14 @@ def _cmd_run(args: argparse.Namespace) -> int:
     except ProfileError as exc:
         print(f"luren: invalid board profile, nothing was changed:\n{exc}", file=sys.stderr)
         return 2
+    from firmware.console.commands import wipe_for_factory_reset
     from provisioning.firmware import FirmwareError
     from provisioning.updater import FirmwareUpdater
 
+    wiped = wipe_for_factory_reset(args.data_dir)
+    if wiped:
+        logging.getLogger("luren").warning("factory reset: %d files and folders erased",
+                                           len(wiped))
     config, provisioned = _provision(args.config, args.data_dir, board.name)
     try:
         firmware = FirmwareUpdater.power_on(args.data_dir)

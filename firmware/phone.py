@@ -150,6 +150,8 @@ class Phone:
         self.on_all_registered: Callable[[], None] | None = None  # every enabled line is up
         self.firmware_status: Callable[[], dict[str, Any]] | None = None
         self.on_lists_changed: Callable[[PhoneConfig, PhoneConfig], None] | None = None
+        self.console_code: Callable[[], str] | None = None  # the one-time code, while in use
+        self.on_config_applied: Callable[[PhoneConfig], None] | None = None
         self.view_makers: dict[str, Callable[[Terminal], ListView | None]] = {
             "history": self._history_view, "directory": self._directory_view,
             "referral": self._referral_view, "menu": self._menu_view}
@@ -505,6 +507,8 @@ class Phone:
         for terminal in self.terminals:
             terminal.config_changed()
         self.referral.rearm_publish()
+        if self.on_config_applied is not None:
+            self.on_config_applied(new)
         self.refresh()
 
     def _lines_changed(self, old: PhoneConfig, new: PhoneConfig) -> None:

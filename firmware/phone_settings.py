@@ -99,6 +99,10 @@ class PhoneSettings:
         for index, line in enumerate(phone.config.lines):
             state = phone.registrations[index].state.value
             lines.append(f"{line.user}: {state}")
+        if phone.console_code is not None:  # for a technician standing at the phone
+            code = phone.console_code()
+            if code:
+                lines.append(("Konsolkod " if self.language == "sv" else "Console code ") + code)
         return lines
 
     def set_note(self, text: str) -> str | None:

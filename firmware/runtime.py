@@ -20,6 +20,13 @@ from firmware.clock import Clock
 from firmware.config import PhoneConfig
 from firmware.config.overrides import OVERRIDES_FILE, OverrideStore, needs_restart
 from firmware.config.schema import split_host_port
+from firmware.console.masking import Masker
+from firmware.console.service import (
+    ConsoleService,
+    install_log_buffer,
+    make_services,
+    phone_secrets,
+)
 from firmware.phone import Phone
 from firmware.sip import events as ev
 from firmware.sip.dialog_watch import DialogWatcher
@@ -64,6 +71,8 @@ async def run_phone(options: RunOptions) -> int:
     def sink(event: ev.SipEvent) -> None:
         loop.call_soon_threadsafe(phone_box[0].on_sip_event, event)
 
+    masker = Masker(phone_secrets(options.config))
+    log_buffer = install_log_buffer(masker)
     profile = options.board or load_profile("sim")
     try:
         board = build_board(profile, clock, loop.call_soon_threadsafe)
@@ -117,23 +126,33 @@ async def run_phone(options: RunOptions) -> int:
     ldap = await loop.run_in_executor(None, phone.fetch_ldap_directory)
     if ldap is not None:
         phone.directory.set_company(ldap)
+    services = make_services(
+        phone, options.data_dir, masker, log_buffer, sip_trace=engine.sip_trace,
+        provision_now=sync.run_now if sync is not None else None, restart=restart,
+        firmware=updater, loopback=engine.loopback)
+    console = ConsoleService(services)
+    console.start(config, profile, clock, f"{profile.name}, {_mac_of(prov)}")
+    phone.on_config_applied = console.config_changed
     api = ControlApi(phone, lambda: asyncio.wrap_future(engine.stats()),
                      options.config.api.token, options.test_clock,
-                     provision_now=sync.run_now if sync is not None else None)
+                     provision_now=sync.run_now if sync is not None else None,
+                     commands=services)
     try:
         api_port = await api.server.start(options.api_host, options.api_port)
     except OSError as exc:
         log.error("control API cannot listen on %s:%d: %s", options.api_host, options.api_port,
                   exc.strerror)
+        console.stop()
         await loop.run_in_executor(None, engine.stop)
         return 1
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    _announce(options, engine.sip_port, api_port)
+    _announce(options, engine.sip_port, api_port, console.port_name)
     await stop.wait()
     log.info("stopping")
     if sync is not None:
         sync.stop()
+    console.stop()
     phone.stop()
     if watchers[0] is not None:
         await watchers[0].close()
@@ -310,15 +329,23 @@ def _start_sync(prov: Provisioned, phone: Phone, overrides: OverrideStore,
     return sync
 
 
+def _mac_of(prov: Provisioned | None) -> str:
+    if prov is not None and prov.client.mac:
+        mac = prov.client.mac
+        return ":".join(mac[i:i + 2] for i in range(0, 12, 2))
+    return "no MAC known"
+
+
 def _pickup(ringing: Ringing | None) -> ev.Pickup | None:
     if ringing is None or not (ringing.call_id and ringing.local_tag and ringing.remote_tag):
         return None
     return ev.Pickup(ringing.call_id, ringing.local_tag, ringing.remote_tag)
 
 
-def _announce(options: RunOptions, sip_port: int, api_port: int) -> None:
+def _announce(options: RunOptions, sip_port: int, api_port: int, console: str) -> None:
     """Tell launchers and tests where the phone listens (atomically, in the data dir)."""
     info = {"pid": os.getpid(), "sip_port": sip_port,
-            "api": f"http://{options.api_host}:{api_port}", "boot_id": secrets.token_hex(6)}
+            "api": f"http://{options.api_host}:{api_port}", "boot_id": secrets.token_hex(6),
+            "console": console}
     atomic_write_json(options.data_dir / READY_FILE, info)
     log.info("phone ready: SIP on port %d, control API on %s", sip_port, info["api"])

@@ -710,6 +710,12 @@ class Terminal(CallFeatures):
         self.board.display.show(self.screen_rows())
         self._refresh_leds()
 
+    def forget_audio_path(self) -> None:
+        """Something else (the technician's audio test) closed the audio path and stopped the
+        tone: the next refresh opens and plays what this terminal needs again."""
+        self._path_open = False
+        self._tone = None
+
     def _refresh_audio(self) -> None:
         engine = self.phone.engine
         wanted_path = self._audio_wanted()

@@ -16,6 +16,7 @@ robot, both phones and Kamailio, by PID; so does a failed start, after printing 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -310,7 +311,8 @@ class Office:
                 "pid": process.pid, "workdir": str(process.workdir),
                 "data_dir": str(process.data_dir), "config": str(process.config_path),
                 "log": str(process.process.log_path),
-                "recordings": str(process.data_dir / "audio"), "mic": phone.mic}
+                "recordings": str(process.data_dir / "audio"), "mic": phone.mic,
+                "console": _console_of(process.data_dir)}
 
     def failure(self) -> str | None:
         """What has died unexpectedly, with its log tail; None while all is well."""
@@ -339,6 +341,14 @@ class Office:
         self.info_path.unlink(missing_ok=True)
 
 
+def _console_of(data_dir: Path) -> str:
+    """The phone's serial console (its pty), from its ready file ("" when none)."""
+    try:
+        return str(json.loads((data_dir / "run" / "ready.json").read_text()).get("console", ""))
+    except (OSError, ValueError):
+        return ""
+
+
 # -- the command ---------------------------------------------------------------------------------
 def banner(office: Office, temporary: bool, panel: bool) -> str:
     """What a person needs to know to use the office, and where its files are."""
@@ -350,6 +360,8 @@ def banner(office: Office, temporary: bool, panel: bool) -> str:
         about = info["phones"][phone.user]
         lines += [f"  {phone.user}  {phone.name:<15} API {about['api']}  mic: {phone.mic}",
                   f"        log {about['log']}",
+                  f"        console (screen {about['console']} 115200; the one-time code is "
+                  "under Settings, Info)" if about["console"] else "        no console",
                   f"        recordings {about['recordings']}/earpiece-*.wav"]
     rings = office.answer_after_rings
     lines += [f"  1002 answers after {rings} ring(s)." if rings else "  1002 never answers.",

@@ -26,6 +26,7 @@ from firmware.config.schema import (
     ApiConfig,
     BlfConfig,
     CallsConfig,
+    ConsoleConfig,
     DeviceConfig,
     FeaturesConfig,
     GroupConfig,
@@ -260,6 +261,13 @@ def _check_public_address(address: str) -> str | None:
 def _check_codecs_unique(codecs: list[str]) -> str | None:
     twice = sorted({codec for codec in codecs if codecs.count(codec) > 1})
     return f"lists {', '.join(twice)} more than once" if twice else None
+
+
+@field_check(ConsoleConfig, "password_hash")
+def _check_console_hash(value: str) -> str | None:
+    from firmware.console.auth import check_hash_format
+
+    return check_hash_format(value) if value else None
 
 
 @field_check(ApiConfig, "listen")

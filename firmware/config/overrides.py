@@ -100,6 +100,34 @@ def local_key_problem(key_path: str) -> str | None:
     return "unknown key; the phone can change: " + ", ".join(sorted(LOCAL_KEYS))
 
 
+def technician_key_problem(key_path: str) -> str | None:
+    """Why a technician may not set ``key_path`` locally (the console's ``config set``), or
+    None: any single setting of the schema, but no secret and nothing inside a list (lines,
+    BLF keys ...), which provisioning sends whole."""
+    if "[" in key_path:
+        return "is inside a list, which comes whole from provisioning (prov url, prov run)"
+    found = _schema_field(key_path)
+    if found is None:
+        return "unknown key (config shows them all)"
+    if found.metadata.get("secret") or not found.repr:
+        return "is a secret (password, token or hash) and is never set on the phone"
+    kind: Any = found.type
+    if isinstance(kind, str):
+        kind = typing.get_type_hints(_owner(key_path)).get(found.name)
+    inner = typing.get_args(kind)[0] if typing.get_origin(kind) is list else kind
+    if dataclasses.is_dataclass(inner):
+        return "is a table or a list of tables: set one of its keys"
+    return None
+
+
+def _owner(key_path: str) -> Any:
+    """The schema class holding the last part of a dotted path (the path exists)."""
+    cls: Any = PhoneConfig
+    for part in key_path.split(".")[:-1]:
+        cls = typing.get_type_hints(cls)[part]
+    return cls
+
+
 def _schema_field(key_path: str) -> dataclasses.Field[Any] | None:
     """The schema field a dotted path (``lines[0].password`` too) names, or None."""
     cls: Any = PhoneConfig
@@ -227,13 +255,15 @@ class OverrideStore:
 
     # -- changing ----------------------------------------------------------------------------
 
-    def set(self, key_path: str, value: Any) -> PhoneConfig:
+    def set(self, key_path: str, value: Any, *, technician: bool = False) -> PhoneConfig:
         """Override ``key_path`` (e.g. ``"device.language"``) with ``value``; the new config.
+        ``technician``: the console's wider choice of keys (``technician_key_problem``).
 
         Raises ConfigError (nothing stored) when the key may not be changed on the phone or the
         merged config is invalid; OSError when the file cannot be written (nothing changed).
         """
-        problem = local_key_problem(key_path) or (
+        check = technician_key_problem if technician else local_key_problem
+        problem = check(key_path) or (
             "is locked by provisioning: the administrator sets it" if self.is_locked(key_path)
             else None)
         if problem is not None:

@@ -462,6 +462,20 @@ class FirmwareConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ConsoleConfig:
+    """The technician's serial console (docs/console.md)."""
+
+    port: str = field(default="", metadata=doc(
+        'Where it listens: empty = the board profile\'s port; a device ("/dev/ttyUSB0"), a '
+        'pyserial URL, "pty" (a pseudo-terminal, named in run/ready.json) or "off".'))
+    password_hash: str = field(default="", metadata=doc(
+        "The technician password, as a scrypt hash (python -m firmware.console.auth hash); "
+        "empty = a one-time code shown on the phone (Settings, Console code).", secret=True))
+    idle_logout_minutes: int = field(default=10, metadata=doc(
+        "Minutes without input before the console logs out.", min=1, max=240))
+
+
+@dataclass(frozen=True, kw_only=True)
 class RoleConfig:
     """A caller-ID role ("Ring som"): who outgoing calls say they are from."""
 
@@ -631,6 +645,8 @@ class PhoneConfig:
         "Where the phone gets its configuration."))
     firmware: FirmwareConfig = field(default_factory=FirmwareConfig, metadata=doc(
         "Firmware updates (A/B slots)."))
+    console: ConsoleConfig = field(default_factory=ConsoleConfig, metadata=doc(
+        "The technician's serial console."))
     sim: SimConfig = field(default_factory=SimConfig, metadata=doc("Simulated board audio."))
     api: ApiConfig = field(default_factory=ApiConfig, metadata=doc("Control API."))
 

@@ -42,6 +42,7 @@ PUMP_MS = 10
 FLOOD_HOLD_S = 1.0  # how long a call refused for arriving in a flood holds its call slot
 TRANSPORT_ATTEMPTS = 5  # free ports tried for UDP + TCP together when the port is 0
 UNBORN_S = 3.0  # how long pjsua may take to place the call a REFER asked for
+TRACE_MESSAGES = 200  # SIP messages kept for the console's `sip trace`
 
 _INV_STATES = {
     pj.PJSIP_INV_STATE_CALLING: "calling",
@@ -82,8 +83,10 @@ class _LogWriter(pj.LogWriter):
 
     def write(self, entry: pj.LogEntry) -> None:
         text = entry.msg
-        if text.startswith("RX "):
-            self.engine._on_rx_log(text)
+        if text.startswith(("RX ", "TX ")):
+            self.engine._trace_message(text)
+            if text.startswith("RX "):
+                self.engine._on_rx_log(text)
         level = logging.WARNING if entry.level <= 2 else logging.DEBUG
         if log.isEnabledFor(level):
             log.log(level, "%s", text.rstrip())
@@ -222,6 +225,8 @@ class SipEngine:
         self._check_sync_seen: collections.deque[tuple[str, str]] = collections.deque(
             maxlen=32)  # (Call-ID, CSeq) of NOTIFYs taken: retransmissions are answered only
         self._answers = AnswerSender(config.sip.bind_address)
+        self._trace: collections.deque[str] = collections.deque(maxlen=TRACE_MESSAGES)
+        self._trace_lock = threading.Lock()
         self.sip_port = 0
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -354,6 +359,20 @@ class SipEngine:
     def ivr_stop_recording(self, session: str) -> None:
         self._submit("ivr_stop_recording", lambda: self._leg(session).stop_recording(),
                      session)
+
+    def loopback(self, on: bool) -> None:
+        """The technician's audio test: microphone to earpiece (`set_loopback`)."""
+        self._submit("loopback", lambda: self._terminal().set_loopback(on))
+
+    def sip_trace(self, count: int) -> list[str]:
+        """The last `count` SIP messages sent and received, oldest first (any thread)."""
+        with self._trace_lock:
+            return list(self._trace)[-count:] if count > 0 else []
+
+    def _trace_message(self, text: str) -> None:
+        stamp = time.strftime("%H:%M:%S")
+        with self._trace_lock:
+            self._trace.append(f"{stamp} {text.split(chr(10) + '--end msg--', 1)[0]}")
 
     def stats(self) -> concurrent.futures.Future[dict[str, Any]]:
         """Engine counters, read on the engine thread: calls, media ports, earpiece file."""

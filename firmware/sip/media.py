@@ -170,6 +170,7 @@ class TerminalMedia:
         self._feedback = pj.ToneGenerator()  # key clicks and DTMF heard while keys are pressed
         self._feedback.createToneGenerator(clock_rate, 1)
         self._earpiece: pj.AudioMedia | None = None
+        self._looping = False  # set_loopback: the microphone into the earpiece
         self._silence: pj.AudioMediaPlayer | None = None
         self.earpiece_file: Path | None = None
         self.tone: str | None = None
@@ -240,8 +241,23 @@ class TerminalMedia:
             self._silence.createPlayer(str(path), 0)
         self._silence.startTransmit(rec)
 
+    def set_loopback(self, on: bool) -> None:
+        """The technician's audio test: the microphone straight to the earpiece (opened)."""
+        if self.mic is None:
+            return
+        if on:
+            self.open_path()
+            if self._earpiece is not None and not self._looping:
+                self.mic.startTransmit(self._earpiece)
+                self._looping = True
+        elif self._looping:
+            self._looping = False
+            if self._earpiece is not None:
+                stop_transmit(self.mic, self._earpiece)
+
     def close_path(self) -> None:
         """Close the earpiece; a recording's WAV file is complete once this returns."""
+        self.set_loopback(False)
         self.stop_tone()
         sink, self._earpiece = self._earpiece, None
         if sink is not None:

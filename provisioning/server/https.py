@@ -410,7 +410,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.server.owner._handle(self)
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        self.server.owner._answered(self.path, int(code))
+        # A request too garbled to parse (TLS on the plain port ...) has no path.
+        self.server.owner._answered(getattr(self, "path", "(unreadable request)"), int(code))
 
     def log_message(self, format: str, *args: object) -> None:
         pass

@@ -195,6 +195,7 @@ def test_office_json_says_where_everything_is(office: RunningOffice) -> None:
             status["provisioning"]["message"], status["provisioning"]
         config = Path(phone["config"]).read_text()
         assert "[[lines]]" not in config and "[provisioning]" in config
+        assert phone["console"].startswith("/dev/pts/")  # a technician's serial console
     assert info["provisioning"]["url"].startswith("https://127.0.0.1:")
     assert info["pbx"]["pids"] and info["pbx"]["port"] > 0
     assert "Swedish voice" in info["phones"]["1002"]["mic"]

@@ -115,7 +115,7 @@ def test_shipped_parts_keep_off_the_bus_pins(name: str) -> None:
     profile = load_profile(name)
     for pin, user in profile.pins.items():
         if pin in BUS_PINS:
-            assert user.startswith(("display (I2C", "frontpanel (")), (pin, user)
+            assert user.startswith(("display (I2C", "frontpanel (", "console (")), (pin, user)
 
 
 def test_rpi_deskphone() -> None:

@@ -31,7 +31,7 @@ from firmware.config import (
 )
 from firmware.config.docs import render_markdown
 from firmware.config.load import FIELD_CHECKS, MAX_CONFIG_BYTES, RECORD_CHECKS
-from firmware.config.schema import FirmwareConfig, ProvisioningConfig
+from firmware.config.schema import ConsoleConfig, FirmwareConfig, ProvisioningConfig
 
 REPO = Path(__file__).resolve().parents[2]
 LINE = {"user": "1001", "registrar": "127.0.0.1:5060"}
@@ -504,7 +504,8 @@ def test_default_config_lists_every_key_once_per_table() -> None:
     keys = re.findall(r"^(\w+) = ", text, flags=re.MULTILINE)
     expected = [f.name for cls in (DeviceConfig, SipConfig, LineConfig, CallsConfig,
                                    VoicemailConfig, FeaturesConfig, KeysConfig,
-                                   DirectoryConfig, ProvisioningConfig, FirmwareConfig) for f in
+                                   DirectoryConfig, ProvisioningConfig, FirmwareConfig,
+                                   ConsoleConfig) for f in
                 dataclasses.fields(cls)] + ["mic_tone_hz", "mic_file", "record_earpiece",
                                             "listen", "token"]
     assert keys == expected
@@ -525,7 +526,7 @@ def test_config_to_dict_redacts_secrets_by_default() -> None:
     assert plain["device"]["language"] == "sv"
     assert list(plain) == ["device", "sip", "lines", "calls", "voicemail", "features", "keys",
                            "directory", "blf", "referral_types", "groups", "roles",
-                           "provisioning", "firmware", "sim", "api"]
+                           "provisioning", "firmware", "console", "sim", "api"]
 
 
 def test_config_to_dict_with_secrets_round_trips() -> None:
