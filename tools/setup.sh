@@ -93,6 +93,6 @@ case "$mode" in
     ;;
   test)
     .venv/bin/ruff check .
-    exec .venv/bin/pytest "$@"
+    exec .venv/bin/pytest --durations=15 "$@"  # the slowest tests listed at the end
     ;;
 esac
