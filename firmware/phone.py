@@ -304,7 +304,28 @@ class Phone:
                     state=CallState.INCOMING, started_at=self.clock.now(),
                     number=event.remote_number, remote_name=known or event.remote_name)
         self.calls[call.id] = call
-        self._terminal_for_line(event.line).incoming(call)
+        group = [t for t in self.terminals if event.line in t.lines]
+        free = [t for t in group if t.alerting is None and not t.busy() and not t.dnd]
+        if len(group) > 1 and len(free) > 1:
+            self._ring_group(call, free)
+        else:
+            (free or group or self.terminals)[0].incoming(call)
+
+    def _ring_group(self, call: Call, terminals: list[Terminal]) -> None:
+        """A shared line: every free terminal on it rings (the DECT base's handsets); the
+        first takes the call's timers (forwarding, voicemail), the first to answer the call."""
+        log.info("call %s from %s rings %d terminals", call.id, call.number, len(terminals))
+        terminals[0].incoming(call)
+        if terminals[0].alerting is not call:
+            return  # forwarded, refused or answered for the user: nobody else rings
+        for terminal in terminals[1:]:
+            terminal.ring_too(call)
+
+    def call_taken(self, call: Call, by: Terminal | None) -> None:
+        """`by` answered `call` (or it ended): the other terminals stop ringing for it."""
+        for terminal in self.terminals:
+            if terminal is not by and terminal.alerting is call:
+                terminal.withdraw(call)
 
     def _on_CallStateChanged(self, event: ev.CallStateChanged) -> None:
         call = self.calls.get(event.call_id)
@@ -319,6 +340,8 @@ class Phone:
             if event.remote_name and not call.remote_name:
                 call.remote_name = event.remote_name
             terminal.call_state(call, event.state, event.code)
+        if event.state == "disconnected":
+            self.call_taken(call, terminal)  # nobody rings on for a call that is over
         if event.state == "disconnected":
             self.calls.pop(event.call_id, None)
             self._remember(call)
@@ -580,12 +603,6 @@ class Phone:
                     terminal.transfer is not None and call is terminal.transfer.call):
                 return terminal
         return None
-
-    def _terminal_for_line(self, line: int) -> Terminal:
-        for terminal in self.terminals:
-            if line in terminal.lines:
-                return terminal
-        return self.terminals[0]
 
     # -- what the control API reads ------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -193,6 +193,28 @@ class Terminal(CallFeatures):
             self._start_no_answer_forward(call)
         self.refresh()
 
+    def ring_too(self, call: Call) -> None:
+        """Ring for a call another terminal on the same line was given first (group ringing):
+        the ringer and the screen only; answering takes it from the others."""
+        self._clear_ended()
+        self.alerting = call
+        self._start_ringer()
+        self.refresh()
+
+    def withdraw(self, call: Call) -> None:
+        """Another terminal answered `call`, or it ended: stop ringing for it."""
+        if self.alerting is not call:
+            return
+        self.alerting = None
+        self._stop_ringer()
+        self._cancel("ring_timeout")
+        self._cancel("forward")
+        self.refresh()
+
+    def busy(self) -> bool:
+        """In a call, or calls on hold."""
+        return self._busy()
+
     def replaced(self, old: Call, new: Call, outgoing: bool) -> None:
         """`new` takes the place of `old`. `outgoing`: the far end transferred us (REFER) and
         we now call the target; the old call stays behind until the far end ends it, and comes
@@ -542,6 +564,7 @@ class Terminal(CallFeatures):
         self._clear_ended()
         self.call = call
         self.phone.engine.answer(call.id)
+        self.phone.call_taken(call, self)
 
     def _drop_foreground(self) -> None:
         """The user hung up: end the call (no end screen) and return to idle, or to the

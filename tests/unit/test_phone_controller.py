@@ -601,3 +601,44 @@ def test_a_changed_line_registers_again_live_and_a_label_does_not() -> None:
     assert len(lists) == 1  # BLF keys watch through line 1: the runtime starts them anew
     phone.on_sip_event(ev.RegistrationChanged(0, True, 200, "OK", 300))
     assert phone.status()["lines"][0]["registered"]
+
+
+def group_phone(handsets: int = 3) -> tuple[Phone, RecordingSip, ManualClock]:
+    """A base whose terminals all share line 1 (the DECT base's group ringing)."""
+    config = parse_config({"device": {"language": "en"}, "lines": [
+        {"user": "1001", "registrar": "127.0.0.1:5060"}]})
+    clock, sip = ManualClock(), RecordingSip()
+    phone = Phone(config, clock, sip, [sim_board() for _ in range(handsets)],
+                  rng=random.Random(1))
+    phone.start()
+    phone.on_sip_event(ev.RegistrationChanged(0, True, 200, "OK", 300))
+    return phone, sip, clock
+
+
+def test_a_shared_line_rings_every_terminal_and_the_first_to_answer_takes_it() -> None:
+    phone, sip, _ = group_phone()
+    phone.on_sip_event(ev.IncomingCall("c9", 0, "sip:1002@pbx", "Bertil", "1002"))
+    assert [t.alerting is not None for t in phone.terminals] == [True, True, True]
+    assert sip.names().count("ring") == 1  # one 180 Ringing for the caller
+    assert all("Bertil" in "\n".join(t.board.display.rows) for t in phone.terminals)
+    phone.terminals[1].hook(True)  # handset 2 answers
+    assert sip.names().count("answer") == 1 and sip.last("answer") == ("answer", "c9")
+    assert phone.terminals[1].call is not None
+    assert [t.alerting for t in (phone.terminals[0], phone.terminals[2])] == [None, None]
+    assert [t.rings for t in phone.terminals] == [0, 0, 0]
+
+
+def test_the_caller_giving_up_stops_every_terminal_ringing() -> None:
+    phone, _, _ = group_phone()
+    phone.on_sip_event(ev.IncomingCall("c9", 0, "sip:1002@pbx", "", "1002"))
+    phone.on_sip_event(ev.CallStateChanged("c9", "disconnected", 487, "Request Terminated"))
+    assert all(t.alerting is None and t.rings == 0 for t in phone.terminals)
+
+
+def test_a_busy_terminal_is_left_out_of_the_group() -> None:
+    phone, _, _ = group_phone()
+    phone.terminals[0].hook(True)
+    phone.terminals[0].key("1")  # handset 1 is busy dialling
+    phone.on_sip_event(ev.IncomingCall("c9", 0, "sip:1002@pbx", "", "1002"))
+    assert phone.terminals[0].alerting is None
+    assert phone.terminals[1].alerting is not None and phone.terminals[2].alerting is not None
