@@ -45,6 +45,7 @@ class Terminal(CallFeatures):
         self.board = board
         self.lines = lines
         self.line = lines[0] if lines else -1  # the line outgoing calls use (-1: none yet)
+        self.under_test = False  # screen and LEDs left to the console's test (firmware.console)
         self.offhook = False
         self.hands_free: str | None = None  # SPEAKER or HEADSET carries the sound, else handset
         self.headset_jack = False  # the board can tell whether a headset is plugged in
@@ -730,6 +731,8 @@ class Terminal(CallFeatures):
         """Bring audio path, tone, screen and LEDs in line with the state."""
         self._missed = self.phone.missed_calls()  # one history query for screen and LED
         self._refresh_audio()
+        if self.under_test:
+            return  # the technician's display and LED tests own them meanwhile
         self.board.display.show(self.screen_rows())
         self._refresh_leds()
 

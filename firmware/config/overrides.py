@@ -100,6 +100,11 @@ def local_key_problem(key_path: str) -> str | None:
     return "unknown key; the phone can change: " + ", ".join(sorted(LOCAL_KEYS))
 
 
+def _stored_key_problem(key_path: str) -> str | None:
+    """Why a key found in the overrides file cannot be kept (None: it can)."""
+    return None if local_key_problem(key_path) is None else technician_key_problem(key_path)
+
+
 def technician_key_problem(key_path: str) -> str | None:
     """Why a technician may not set ``key_path`` locally (the console's ``config set``), or
     None: any single setting of the schema, but no secret and nothing inside a list (lines,
@@ -350,7 +355,8 @@ class OverrideStore:
             self._set_aside("is not a JSON object of tables", {})
             return
         values = dict(_flatten(document))
-        refused = {k: why for k in values if (why := local_key_problem(k)) is not None}
+        # the user's keys, and the wider set a technician may set at the console
+        refused = {k: why for k in values if (why := _stored_key_problem(k)) is not None}
         kept = {k: v for k, v in values.items() if k not in refused}
         if refused:
             self._set_aside("had keys that cannot be set locally ("

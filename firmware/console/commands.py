@@ -608,9 +608,27 @@ async def _test_leds(s: Services, args: list[str]) -> Reply:
                 led.set(on if led is which or which is None else off)
         return act
 
+    def done() -> None:
+        for _, _, led in leds:
+            led.set(off)  # then the phone lights what it uses
+        _release(s.phone)
+
     steps = [(f"LED {name} on", only(led)) for _, name, led in leds] + [("all on", only(None))]
+    _hold(s.phone)
     return Reply(True, ["cycling the LEDs; press any key to stop"],
-                 stream=_Cycle(s.phone, steps, s.phone.refresh, 0.5))
+                 stream=_Cycle(s.phone, steps, done, 0.5))
+
+
+def _hold(phone: Phone) -> None:
+    """The screens and LEDs are the test's until `_release`."""
+    for terminal in phone.terminals:
+        terminal.under_test = True
+
+
+def _release(phone: Phone) -> None:
+    for terminal in phone.terminals:
+        terminal.under_test = False
+    phone.refresh()
 
 
 @command("test display", "test display", "patterns on the screen (any key stops)", api=False)
@@ -630,8 +648,9 @@ async def _test_display(s: Services, args: list[str]) -> Reply:
         return lambda: [d.show(rows) for d in displays] and None
 
     steps = [(f"display: {name}", show(rows)) for name, rows in patterns.items()]
+    _hold(s.phone)
     return Reply(True, ["showing display patterns; press any key to stop"],
-                 stream=_Cycle(s.phone, steps, s.phone.refresh, 2.0))
+                 stream=_Cycle(s.phone, steps, lambda: _release(s.phone), 2.0))
 
 
 @command("test audio", "test audio", "a tone on each audio path, then a loopback (any key "

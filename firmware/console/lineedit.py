@@ -266,6 +266,12 @@ class LineEditor:
         """Lines entered, oldest first (a copy: changing it does not change the editor's)."""
         return list(self._history)
 
+    def clear_history(self) -> None:
+        """Forget the lines entered (a logout)."""
+        self._history.clear()
+        self._walk = 0
+        self._draft = ([], 0)
+
     def feed(self, data: bytes) -> tuple[bytes, list[Event]]:
         """Process received bytes; returns what to write back (echo, redraws) and what happened.
 

@@ -27,13 +27,13 @@ _SECRET_WORDS: Final = (r"(?:[a-z_]*password|passwd|pwd|secret|token|api[_-]?key
                         r"|private[_-]?key|psk|password_hash)")
 _LABELLED: Final = [
     # key = value (config files, query strings, logs), quoted or not
-    re.compile(rf"""(?i)(\b{_SECRET_WORDS}\s*=\s*)("[^"\r\n]*"|'[^'\r\n]*'|[^\s,;&}}\]]+)"""),
+    re.compile(rf"""(?i)(\b{_SECRET_WORDS}\s*=\s*)("[^"\r\n]+"|'[^'\r\n]+'|[^\s"',;&}}\]]+)"""),
     # "key": "value" (JSON)
     re.compile(rf"""(?i)("{_SECRET_WORDS}"\s*:\s*)("(?:[^"\\]|\\.)*")"""),
     # key: value at the start of a line (YAML, headers, key files)
-    re.compile(rf"""(?im)^(\s*{_SECRET_WORDS}\s*:\s*)(\S.*)$"""),
+    re.compile(rf"""(?im)^([ \t]*{_SECRET_WORDS}[ \t]*:[ \t]*)([^\s][^\r\n]*)"""),
     # Authorization / Proxy-Authorization: the whole credentials
-    re.compile(r"(?im)^((?:proxy-)?authorization\s*:\s*)(.+)$"),
+    re.compile(r"(?im)^((?:proxy-)?authorization[ \t]*:[ \t]*)([^\r\n]+)"),
     re.compile(r"(?i)\b(authorization:\s*bearer\s+)(\S+)"),
     # user:password@ in URLs
     re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)([^/\s@]+)(?=@)"),
@@ -77,8 +77,8 @@ class Masker:
 
 
 def _secret_key(key: str) -> bool:
-    key = key.lower()
-    return any(word in key for word in ("password", "secret", "token", "private_key"))
+    """A key whose value is secret: the same words the text rules take as labels."""
+    return re.search(_SECRET_WORDS, key, re.IGNORECASE) is not None
 
 
 def config_secrets(config: Any) -> list[str]:

@@ -31,6 +31,7 @@ log = logging.getLogger("luren.console")
 OnData = Callable[[bytes], None]
 READ_CHUNK = 4096
 MAX_PENDING_WRITE = 256 * 1024  # beyond this the console drops output (nobody is reading)
+REOPEN_S = 2.0  # how often a serial port that went away is tried again
 
 
 class ConsoleTransport:
@@ -120,6 +121,7 @@ class SerialPort(ConsoleTransport):
         self._queued = 0
         self._queued_lock = threading.Lock()
         self._running = True
+        self._stopped = threading.Event()
         self._reader = threading.Thread(target=self._read_loop, name="console-read",
                                         daemon=True)
         self._writer = threading.Thread(target=self._write_loop, name="console-write",
@@ -130,13 +132,35 @@ class SerialPort(ConsoleTransport):
     def _read_loop(self) -> None:
         while self._running:
             try:
-                data = self._serial.read(READ_CHUNK)
+                data = self._serial.read(1)  # returns at the first byte (or the timeout) ...
+                if data:
+                    waiting = self._serial.in_waiting
+                    data += self._serial.read(min(waiting, READ_CHUNK)) if waiting else b""
             except (serial.SerialException, OSError, TypeError) as exc:
-                if self._running:
-                    log.error("console %s: read failed: %s", self.name, exc)
-                return
+                if not self._running:
+                    return
+                log.error("console %s: read failed: %s; opening it again", self.name, exc)
+                if not self._reopen():
+                    return
+                continue
             if data and self._running:
                 self._loop.call_soon_threadsafe(self._on_data, data)
+
+    def _reopen(self) -> bool:
+        """A USB-serial adapter pulled out and put back: try every REOPEN_S until it is there
+        again or the port is closed; False when closed."""
+        with contextlib.suppress(Exception):
+            self._serial.close()
+        while self._running:
+            if self._stopped.wait(REOPEN_S):
+                return False
+            try:
+                self._serial.open()
+            except (serial.SerialException, OSError):
+                continue
+            log.info("console %s: open again", self.name)
+            return True
+        return False
 
     def _write_loop(self) -> None:
         while True:
@@ -163,6 +187,7 @@ class SerialPort(ConsoleTransport):
         if not self._running:
             return
         self._running = False
+        self._stopped.set()
         self._out.put(None)
         self._writer.join(3)
         with contextlib.suppress(Exception):

@@ -58,7 +58,8 @@ class ConsoleSession:
     def say(self, *lines: str) -> None:
         """Whole lines to the technician (masked, terminal-safe), on a line of their own."""
         masker = self.services.masker
-        text = CRLF.join(terminal_safe(masker.text(line)) for line in lines)
+        text = CRLF.join(terminal_safe(part) for line in lines
+                         for part in masker.text(line).replace("\r\n", "\n").split("\n"))
         self._write((text + CRLF).encode("utf-8", "replace"))
 
     def _prompt(self) -> None:
@@ -142,6 +143,8 @@ class ConsoleSession:
 
     def _finished(self, task: asyncio.Task[Reply]) -> None:
         self._busy = None
+        if task.cancelled() and not self.logged_in:
+            return  # ended by a logout, which said so
         if task.cancelled():
             self.say("(interrupted)")
             self._prompt()
@@ -164,6 +167,8 @@ class ConsoleSession:
 
     # -- leaving -----------------------------------------------------------------------------
     def _logout(self, why: str) -> None:
+        self.logged_in = False
+        self.editor.clear_history()  # the next technician does not see these commands
         if self._busy is not None:
             self._busy.cancel()
         if self._stream is not None:
