@@ -48,6 +48,7 @@ class EndReason(enum.Enum):
     MISSED = "missed_call"
     TRANSFERRED = "transferred"
     FORWARDED = "forwarded"
+    ALL_BUSY = "all_busy"  # the phone's (base's) calls are all in use
 
 
 class InvalidTransition(Exception):

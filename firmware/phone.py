@@ -107,7 +107,10 @@ class Phone:
     def __init__(self, config: PhoneConfig, clock: Clock, engine: SipCommands,
                  boards: list[Board], rng: random.Random | None = None,
                  audio: AudioRoute | None = None, data_dir: Path | None = None,
-                 overrides: OverrideStore | None = None) -> None:
+                 overrides: OverrideStore | None = None,
+                 terminal_lines: list[list[int]] | None = None) -> None:
+        """`terminal_lines`: the lines of each board's terminal (a DECT base's handsets);
+        None = every terminal has every line (a desk phone)."""
         self.config = config
         self.overrides = overrides  # the user's changes made on the phone
         self.audio = audio
@@ -138,7 +141,8 @@ class Phone:
                               for line in config.lines]
         self.calls: dict[str, Call] = {}
         all_lines = list(range(len(config.lines)))
-        self.terminals = [Terminal(self, board, all_lines) for board in boards]
+        self.terminals = [Terminal(self, board, terminal_lines[i] if terminal_lines is not None
+                                   else all_lines) for i, board in enumerate(boards)]
         self._retry_timers: dict[int, Timer] = {}
         self._tick: Timer | None = None
         self.sip_port = 0

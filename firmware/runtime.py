@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from serial import SerialException
+
 from audio.setup import build_audio
 from board.profile import BoardProfile, build_board, load_profile
 from firmware.api import ControlApi
@@ -36,6 +38,7 @@ from firmware.sip.uri import host_port
 from firmware.storage import atomic_write_json
 
 if TYPE_CHECKING:
+    from firmware.dect_base import DectBase
     from provisioning.client import Outcome
     from provisioning.discovery import Found
     from provisioning.resync import Provisioned, ProvisioningSync
@@ -74,11 +77,18 @@ async def run_phone(options: RunOptions) -> int:
     masker = Masker(phone_secrets(options.config))
     log_buffer = install_log_buffer(masker)
     profile = options.board or load_profile("sim")
+    dect: DectBase | None = None
     try:
-        board = build_board(profile, clock, loop.call_soon_threadsafe)
+        if profile.kind == "dect-base":
+            dect = _open_dect(profile, options.config, clock, loop)
+            board: Any = None
+            boards = dect.boards
+        else:
+            board = build_board(profile, clock, loop.call_soon_threadsafe)
+            boards = [board]
         audio = build_audio(profile.audio, options.data_dir, loop.call_soon_threadsafe,
                             gpio=getattr(board, "gpio", None), clock=clock)
-    except (OSError, RuntimeError, ValueError) as exc:
+    except (OSError, RuntimeError, ValueError, SerialException) as exc:
         log.error("the board cannot start: %s", exc)
         return 1
     overrides = OverrideStore(options.data_dir / OVERRIDES_FILE, base=options.config)
@@ -90,9 +100,12 @@ async def run_phone(options: RunOptions) -> int:
     config = overrides.apply()  # the provisioned file, and the user's changes on top
     engine = SipEngine(config, sink, options.data_dir,
                        audio.ends if audio is not None else None)
-    phone = Phone(config, clock, engine, [board], audio=audio, data_dir=options.data_dir,
-                  overrides=overrides)
+    phone = Phone(config, clock, engine, boards, audio=audio, data_dir=options.data_dir,
+                  overrides=overrides,
+                  terminal_lines=dect.terminal_lines() if dect is not None else None)
     phone_box.append(phone)
+    if dect is not None:
+        dect.attach(phone)
     stop = asyncio.Event()
     reboot: list[str] = []
 
@@ -129,10 +142,10 @@ async def run_phone(options: RunOptions) -> int:
     services = make_services(
         phone, options.data_dir, masker, log_buffer, sip_trace=engine.sip_trace,
         provision_now=sync.run_now if sync is not None else None, restart=restart,
-        firmware=updater, loopback=engine.loopback)
+        firmware=updater, loopback=engine.loopback, dect=dect)
     console = ConsoleService(services)
     console.start(config, profile, clock, f"{profile.name}, {_mac_of(prov)}")
-    phone.on_config_applied = console.config_changed
+    phone.on_config_applied = _config_listeners(console, dect)
     api = ControlApi(phone, lambda: asyncio.wrap_future(engine.stats()),
                      options.config.api.token, options.test_clock,
                      provision_now=sync.run_now if sync is not None else None,
@@ -162,7 +175,10 @@ async def run_phone(options: RunOptions) -> int:
     phone.close()
     if audio is not None:
         audio.stop()
-    board.close()
+    if board is not None:
+        board.close()
+    if dect is not None:
+        dect.radio.close()
     with contextlib.suppress(FileNotFoundError):
         (options.data_dir / READY_FILE).unlink()
     return REBOOT_EXIT if reboot else 0
@@ -190,6 +206,31 @@ async def _start_blf(config: PhoneConfig, phone: Phone,
     for blf in config.blf:
         watcher.watch(blf.user)
     return watcher
+
+
+def _open_dect(profile: BoardProfile, config: PhoneConfig, clock: Clock,
+               loop: asyncio.AbstractEventLoop) -> DectBase:
+    """The DECT base: its radio module on the configured port (or the profile's)."""
+    from board.dect.radio import DectRadio
+    from firmware.dect_base import DectBase
+
+    port = config.dect.port or (profile.dect.port if profile.dect is not None else "")
+    if not port:
+        raise ValueError("a dect-base needs its radio's port (dect.port, or the profile's)")
+    radio = DectRadio.open(port, clock, dispatch=loop.call_soon_threadsafe)
+    base = DectBase(radio, config)
+    radio.start()
+    log.info("DECT radio on %s", port)
+    return base
+
+
+def _config_listeners(console: ConsoleService, dect: DectBase | None
+                      ) -> Callable[[PhoneConfig], None]:
+    def changed(config: PhoneConfig) -> None:
+        console.config_changed(config)
+        if dect is not None:
+            dect.config_changed(config)
+    return changed
 
 
 _reloads: set[asyncio.Task[None]] = set()

@@ -33,7 +33,7 @@ REJECT_CODE = 486
 _NOT_IN_MENUS = frozenset({"hold", "transfer", "conference", "mute", "record"})  # no SIP call
 
 _CONGESTION_REASONS = {EndReason.NETWORK_ERROR, EndReason.UNKNOWN_NUMBER,
-                       EndReason.INVALID_NUMBER, EndReason.NOT_ALLOWED}
+                       EndReason.INVALID_NUMBER, EndReason.NOT_ALLOWED, EndReason.ALL_BUSY}
 
 
 class Terminal(CallFeatures):
@@ -510,6 +510,12 @@ class Terminal(CallFeatures):
             return
         if not 0 <= call.line < len(self.phone.config.lines):  # not provisioned yet
             call.end(EndReason.NETWORK_ERROR, self.now())
+            self._after_end()
+            return
+        if len(self.phone.calls) >= self.phone.config.device.max_calls:
+            log.info("no call to %s: all %d calls in use", call.number,
+                     self.phone.config.device.max_calls)
+            call.end(EndReason.ALL_BUSY, self.now())
             self._after_end()
             return
         call.id = self.phone.engine.new_call_id()

@@ -19,6 +19,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "unknown_number": {"sv": "Okänt nummer", "en": "Unknown number"},
     "no_answer": {"sv": "Inget svar", "en": "No answer"},
     "network_error": {"sv": "Nätverksfel", "en": "Network error"},
+    "all_busy": {"sv": "Alla linjer upptagna", "en": "All lines busy"},
     "declined": {"sv": "Avvisat", "en": "Declined"},
     "not_allowed": {"sv": "Ej tillåtet", "en": "Not allowed"},
     "call_ended": {"sv": "Samtalet avslutat", "en": "Call ended"},

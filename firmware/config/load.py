@@ -27,6 +27,7 @@ from firmware.config.schema import (
     BlfConfig,
     CallsConfig,
     ConsoleConfig,
+    DectConfig,
     DeviceConfig,
     FeaturesConfig,
     GroupConfig,
@@ -268,6 +269,29 @@ def _check_console_hash(value: str) -> str | None:
     from firmware.console.auth import check_hash_format
 
     return check_hash_format(value) if value else None
+
+
+@field_check(DectConfig, "pin")
+def _check_dect_pin(pin: str) -> str | None:
+    return None if len(pin) == 4 and pin.isdigit() and pin.isascii() else "must be 4 digits"
+
+
+@record_check(PhoneConfig)
+def _check_handsets(values: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    lines = values.get("lines", [])
+    seen: set[int] = set()
+    for index, handset in enumerate(values.get("handsets", [])):
+        if handset.number in seen:
+            yield (f"handsets[{index}].number", f"handset {handset.number} is listed twice")
+        seen.add(handset.number)
+        if handset.line > len(lines) and (lines or not _provisioned_values(values)):
+            yield (f"handsets[{index}].line",
+                   f"there is no line {handset.line} (the config has {len(lines)})")
+
+
+def _provisioned_values(values: dict[str, Any]) -> bool:
+    prov = values.get("provisioning")
+    return prov is not None and bool(prov.url or prov.discovery)
 
 
 @field_check(ApiConfig, "listen")

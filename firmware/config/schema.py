@@ -468,11 +468,41 @@ class ConsoleConfig:
     port: str = field(default="", metadata=doc(
         'Where it listens: empty = the board profile\'s port; a device ("/dev/ttyUSB0"), a '
         'pyserial URL, "pty" (a pseudo-terminal, named in run/ready.json) or "off".'))
-    password_hash: str = field(default="", metadata=doc(
+    password_hash: str = field(default="", repr=False, metadata=doc(
         "The technician password, as a scrypt hash (python -m firmware.console.auth hash); "
         "empty = a one-time code shown on the phone (Settings, Console code).", secret=True))
     idle_logout_minutes: int = field(default=10, metadata=doc(
         "Minutes without input before the console logs out.", min=1, max=240))
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandsetConfig:
+    """One cordless handset of a DECT base (docs/dect.md)."""
+
+    number: int = field(metadata=doc(
+        "The handset's number on the base, as it registered (1-6).", min=1, max=6))
+    line: int = field(default=0, metadata=doc(
+        "The line (1 = the first) it calls out on and rings for; handsets sharing a line ring "
+        "together and the first to answer takes the call. 0 = internal calls only.",
+        min=0, max=16))
+    name: str = field(default="", metadata=doc(
+        'Shown on the handset, e.g. "Anna"; empty = "Handset <number>".'))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DectConfig:
+    """The DECT base: its radio and its handsets (docs/dect.md)."""
+
+    port: str = field(default="", metadata=doc(
+        "The DECT radio module's serial port or pyserial URL; empty = the board profile's."))
+    pin: str = field(default="0000", repr=False, metadata=doc(
+        "System PIN a handset gives to register (4 digits). The default 0000 must be changed "
+        "before a registration window can open.", secret=True))
+    window_seconds: int = field(default=120, metadata=doc(
+        "How long a registration window stays open.", min=10, max=600))
+    open_window: bool = field(default=False, metadata=doc(
+        "Open a registration window when this config is taken on (provisioning enrols new "
+        "handsets this way); it closes by itself after window_seconds or one registration."))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -647,6 +677,10 @@ class PhoneConfig:
         "Firmware updates (A/B slots)."))
     console: ConsoleConfig = field(default_factory=ConsoleConfig, metadata=doc(
         "The technician's serial console."))
+    dect: DectConfig = field(default_factory=DectConfig, metadata=doc(
+        "The DECT base's radio (board profile dect-base)."))
+    handsets: list[HandsetConfig] = field(default_factory=list, metadata=doc(
+        "A DECT base's handsets: each one's line and name.", max_items=6))
     sim: SimConfig = field(default_factory=SimConfig, metadata=doc("Simulated board audio."))
     api: ApiConfig = field(default_factory=ApiConfig, metadata=doc("Control API."))
 

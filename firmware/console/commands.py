@@ -32,6 +32,7 @@ from firmware.console.masking import Masker
 from firmware.storage import atomic_write_json
 
 if TYPE_CHECKING:
+    from firmware.dect_base import DectBase
     from firmware.phone import Phone
     from provisioning.updater import FirmwareUpdater
 
@@ -84,6 +85,7 @@ class Services:
     loopback: Callable[[bool], None] | None = None
     console_code: Callable[[], str] | None = None
     console_port: str = ""
+    dect: DectBase | None = None
 
     def lines(self) -> list[Any]:
         return list(self.phone.config.lines)
@@ -782,3 +784,68 @@ async def _fw_rollback(s: Services, args: list[str]) -> Reply:
         return fail(f"fw rollback: {exc}")
     return Reply(True, ["rollback set: the other slot runs after a restart (reboot)"],
                  {"firmware": s.firmware.status()})
+
+
+# --- the DECT base --------------------------------------------------------------------------------
+
+
+def _dect(s: Services) -> DectBase | Reply:
+    return s.dect if s.dect is not None else fail("this is not a DECT base")
+
+
+@command("dect", "dect", "the DECT base: radio link, registration window, handsets")
+async def _dect_status(s: Services, args: list[str]) -> Reply:
+    base = _dect(s)
+    if isinstance(base, Reply):
+        return base
+    if args:
+        return fail(f"dect: unknown subcommand {args[0][:20]!r} (help dect)")
+    status = base.status()
+    link, window = status["link"], status["window"]
+    lines = [f"radio: {'up' if link['up'] else 'DOWN'} ({link['reason']})",
+             "registration window: " + (f"open, {window['seconds_left']} s left"
+                                        if window["open"] else "closed")]
+    if status["last_registration"]:
+        lines.append(f"last: {status['last_registration']}")
+    lines.append("handsets:" if status["handsets"] else "handsets: none registered")
+    lines += [f"  {h['number']} {h['name']}: line {h['line'] or '-'}"
+              + (", off hook" if h["offhook"] else "")
+              + (f", audio channel {h['audio_channel']}" if h["audio_channel"] is not None
+                 else "") for h in status["handsets"]]
+    return Reply(True, lines, {"dect": status})
+
+
+@command("dect window", "dect window", "open the registration window (the system PIN)")
+async def _dect_window(s: Services, args: list[str]) -> Reply:
+    base = _dect(s)
+    if isinstance(base, Reply):
+        return base
+    problem = base.open_window()
+    if problem:
+        return fail(f"dect window: {problem}")
+    seconds = s.phone.config.dect.window_seconds
+    return Reply(True, [f"registration window open for {seconds} s: register the handset "
+                        "with the system PIN"], {"seconds": seconds})
+
+
+@command("dect close", "dect close", "close the registration window")
+async def _dect_close(s: Services, args: list[str]) -> Reply:
+    base = _dect(s)
+    if isinstance(base, Reply):
+        return base
+    base.close_window()
+    return Reply(True, ["registration window closed"])
+
+
+@command("dect deregister", "dect deregister NUMBER", "remove a handset from the base")
+async def _dect_deregister(s: Services, args: list[str]) -> Reply:
+    base = _dect(s)
+    if isinstance(base, Reply):
+        return base
+    if len(args) != 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= 6:
+        return fail("dect deregister: NUMBER must be a handset number from 1 to 6")
+    problem = base.deregister(int(args[0]))
+    if problem:
+        return fail(f"dect deregister: {problem}")
+    return Reply(True, [f"handset {args[0]}: de-registering"])
+

@@ -31,7 +31,12 @@ from firmware.config import (
 )
 from firmware.config.docs import render_markdown
 from firmware.config.load import FIELD_CHECKS, MAX_CONFIG_BYTES, RECORD_CHECKS
-from firmware.config.schema import ConsoleConfig, FirmwareConfig, ProvisioningConfig
+from firmware.config.schema import (
+    ConsoleConfig,
+    DectConfig,
+    FirmwareConfig,
+    ProvisioningConfig,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 LINE = {"user": "1001", "registrar": "127.0.0.1:5060"}
@@ -505,7 +510,7 @@ def test_default_config_lists_every_key_once_per_table() -> None:
     expected = [f.name for cls in (DeviceConfig, SipConfig, LineConfig, CallsConfig,
                                    VoicemailConfig, FeaturesConfig, KeysConfig,
                                    DirectoryConfig, ProvisioningConfig, FirmwareConfig,
-                                   ConsoleConfig) for f in
+                                   ConsoleConfig, DectConfig) for f in
                 dataclasses.fields(cls)] + ["mic_tone_hz", "mic_file", "record_earpiece",
                                             "listen", "token"]
     assert keys == expected
@@ -526,7 +531,8 @@ def test_config_to_dict_redacts_secrets_by_default() -> None:
     assert plain["device"]["language"] == "sv"
     assert list(plain) == ["device", "sip", "lines", "calls", "voicemail", "features", "keys",
                            "directory", "blf", "referral_types", "groups", "roles",
-                           "provisioning", "firmware", "console", "sim", "api"]
+                           "provisioning", "firmware", "console", "dect", "handsets", "sim",
+                           "api"]
 
 
 def test_config_to_dict_with_secrets_round_trips() -> None:

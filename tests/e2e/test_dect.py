@@ -1,0 +1,161 @@
+"""The DECT base end to end: a phone process with the dect-base profile, the simulated radio
+module in its own process on a pty, handsets driven through the module's control socket, a real
+Kamailio and baresip. Registration by PIN inside a window, group ringing, a call between two
+handsets, the call limit, de-registration, and a module reset in the middle of a call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import USERS, wait_registered
+from tests.harness.baresip import Baresip
+from tests.harness.dect import DectModuleProcess
+from tools.pbx.kamailio import Kamailio
+from tools.pbx.waiting import wait_until
+from tools.phoneproc import PhoneProcess
+
+pytestmark = pytest.mark.e2e
+
+PIN = "2580"
+
+
+def base_config(pbx: Kamailio, module: DectModuleProcess, extra: str = "") -> str:
+    line = '[[lines]]\nuser = "{0}"\npassword = "{1}"\nregistrar = "127.0.0.1:{2}"\n'
+    return ('[sip]\nport = 0\nbind_address = "127.0.0.1"\n'
+            + line.format("1001", USERS["1001"], pbx.port)
+            + line.format("1003", USERS["1003"], pbx.port)
+            + f'[voicemail]\nenabled = false\n[console]\nport = "pty"\n'
+              f'[dect]\nport = "{module.pty}"\npin = "{PIN}"\n'
+            + "".join(f'[[handsets]]\nnumber = {n}\nline = {line}\nname = "{name}"\n'
+                      for n, line, name in ((1, 1, "Anna"), (2, 1, "Bo"), (3, 1, "Cecilia"),
+                                            (4, 2, "Lager")))
+            + extra)
+
+
+@pytest.fixture
+def module(tmp_path: Path) -> Iterator[DectModuleProcess]:
+    with DectModuleProcess(tmp_path / "module") as started:
+        yield started
+
+
+@pytest.fixture
+def phones() -> Iterator[list[PhoneProcess]]:
+    started: list[PhoneProcess] = []
+    yield started
+    for phone in started:
+        phone.stop()
+
+
+def start_base(tmp_path: Path, pbx: Kamailio, module: DectModuleProcess,
+               phones: list[PhoneProcess], extra: str = "") -> PhoneProcess:
+    phone = PhoneProcess(tmp_path / "base", base_config(pbx, module, extra), test_clock=True,
+                         board="dect-base")
+    phones.append(phone.start(30))
+    wait_registered(phone)
+    return phone
+
+
+def command(phone: PhoneProcess, line: str) -> dict[str, Any]:
+    return phone.request("POST", "/api/v1/command", {"command": line})
+
+
+def open_window(phone: PhoneProcess, module: DectModuleProcess) -> None:
+    """The console's (and API's) `dect window`, and the module seeing it open."""
+    answer = command(phone, "dect window")
+    assert answer["ok"], answer
+    wait_until(lambda: module.listing()["window"]["open"], 5, 0.02, "the window to open")
+
+
+def register_up_to(phone: PhoneProcess, module: DectModuleProcess, total: int) -> None:
+    """Register new handsets, one window each, until the base has `total`."""
+    def known() -> int:
+        return len(command(phone, "dect")["data"]["dect"]["handsets"])
+
+    for _ in range(total - known()):
+        open_window(phone, module)
+        assert module.register(PIN)["result"] == "registered"
+    wait_until(lambda: known() == total, 10, 0.05, f"{total} handsets at the base")
+
+
+def test_registration_group_ringing_and_a_module_reset_mid_call(
+        tmp_path: Path, pbx: Kamailio, module: DectModuleProcess,
+        phones: list[PhoneProcess], make_baresip: Any) -> None:
+    phone = start_base(tmp_path, pbx, module, phones)
+    assert module.register(PIN)["result"] == "window_closed"  # no window yet
+    open_window(phone, module)
+    assert module.register("1111")["result"] == "wrong_pin"
+    assert module.register(PIN)["result"] == "registered"
+    wait_until(lambda: len(command(phone, "dect")["data"]["dect"]["handsets"]) == 1, 10,
+               0.05, "handset 1 at the base")
+    register_up_to(phone, module, 4)  # handsets 2-4 (each window takes one)
+    status = command(phone, "dect")
+    assert [h["name"] for h in status["data"]["dect"]["handsets"]] == [
+        "Anna", "Bo", "Cecilia", "Lager"]
+    wait_until(lambda: module.state(1)["name"] == "Anna", 5, 0.05, "the handset's name")
+    wait_until(lambda: module.state(1)["display"][1:2] == ["1001"], 5, 0.05,
+               "the idle screen on handset 1")
+
+    caller: Baresip = make_baresip("1002")
+    caller.dial(caller.uri_of("1001"))
+    wait_until(lambda: all(module.state(n)["ringing"] for n in (1, 2, 3)), 10, 0.05,
+               "handsets 1-3 ringing")
+    assert not module.state(4)["ringing"]  # another line
+    assert "1002" in module.state(2)["caller"]
+    module.do(2, "offhook")  # Bo answers
+    caller.wait_event("CALL_ESTABLISHED", 10)
+    wait_until(lambda: not module.state(1)["ringing"] and not module.state(3)["ringing"], 5,
+               0.05, "the other handsets to stop ringing")
+    wait_until(lambda: module.state(2)["audio_channel"] == 0, 5, 0.05,
+               "a voice channel for handset 2")
+    assert len(phone.status()["calls"]) == 1
+
+    module.request({"do": "reset", "reason": "watchdog"})  # the radio restarts mid-call
+    caller.wait_event("CALL_CLOSED", 10)  # the base ended the call: nothing left dangling
+    wait_until(lambda: phone.status()["calls"] == [], 10, 0.05, "no call at the base")
+    wait_until(lambda: len(command(phone, "dect")["data"]["dect"]["handsets"]) == 4, 10,
+               0.05, "the handsets back")
+    wait_until(lambda: module.state(2)["audio_channel"] is None, 10, 0.05,
+               "no voice channel for handset 2")
+    phone.advance(10)  # past the end-of-call screen
+    wait_until(lambda: module.state(2)["display"][1:2] == ["1001"], 10, 0.05,
+               "handset 2 idle again")
+    assert "module restarted" in phone.log_tail(300)
+
+
+def test_a_call_between_handsets_the_call_limit_and_deregistration(
+        tmp_path: Path, pbx: Kamailio, module: DectModuleProcess,
+        phones: list[PhoneProcess], make_baresip: Any) -> None:
+    phone = start_base(tmp_path, pbx, module, phones, "[device]\nmax_calls = 2\n")
+    register_up_to(phone, module, 4)
+    module.do(1, "offhook")
+    module.do(1, "dial", digits="1003#")  # Anna calls the store room's handset (line 2)
+    wait_until(lambda: module.state(4)["ringing"], 10, 0.05, "handset 4 ringing")
+    assert "1001" in module.state(4)["caller"]
+    module.do(4, "offhook")
+    wait_until(lambda: [c["state"] for c in phone.status()["calls"]] == ["connected"] * 2,
+               10, 0.05, "both legs connected")
+
+    # Two calls are all this base may have: the next caller gets busy, a handset a message.
+    caller: Baresip = make_baresip("1002")
+    caller.dial(caller.uri_of("1001"))
+    closed = caller.wait_event("CALL_CLOSED", 10)
+    assert "486" in str(closed) or "Busy" in str(closed), closed
+    assert not module.state(2)["ringing"]
+    module.do(2, "offhook")
+    module.do(2, "dial", digits="1002#")
+    wait_until(lambda: "Alla linjer upptagna" in " ".join(module.state(2)["display"]), 10,
+               0.05, "the all-busy message on handset 2")
+    module.do(2, "onhook")
+
+    module.do(1, "onhook")
+    wait_until(lambda: phone.status()["calls"] == [], 10, 0.05, "the call to end")
+    answer = command(phone, "dect deregister 3")
+    assert answer["ok"], answer
+    wait_until(lambda: [h["number"] for h in command(phone, "dect")["data"]["dect"]
+                        ["handsets"]] == [1, 2, 4], 10, 0.05, "handset 3 gone")
+    assert not command(phone, "dect deregister 3")["ok"]
