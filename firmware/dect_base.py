@@ -17,6 +17,7 @@ once the link is back, so no call is left dangling on either side.
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any, Final
 
 from board.dect.radio import DectRadio, HandsetInfo
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("luren.dect")
 
 HANDSETS: Final = 6
+INTERNAL: Final = re.compile(r"\*\*([1-6])")
 DEFAULT_PIN: Final = "0000"
 DISPLAY_COLS, DISPLAY_ROWS = 24, 3
 AUDIO_CHANNELS: Final = 4  # the module's voice channels (the pjsua2 call limit is 4 too)
@@ -85,7 +87,20 @@ class DectBase:
 
     def attach(self, phone: Phone) -> None:
         self.phone = phone
+        phone.internal_number = self.internal_number
         self.config_changed(phone.config)
+
+    def internal_number(self, number: str) -> str | None:
+        """`**N` (the handset's internal number, as on Gigaset bases) -> the SIP user of
+        handset N's line, called through the PBX; "" when N has no line; None otherwise."""
+        match = INTERNAL.fullmatch(number)
+        if match is None:
+            return None
+        for handset in self.config.handsets:
+            if handset.number == int(match.group(1)) and 0 < handset.line <= len(
+                    self.config.lines):
+                return self.config.lines[handset.line - 1].user
+        return ""
 
     def config_changed(self, config: PhoneConfig) -> None:
         self.config = config

@@ -156,6 +156,8 @@ class Phone:
         self.on_lists_changed: Callable[[PhoneConfig, PhoneConfig], None] | None = None
         self.console_code: Callable[[], str] | None = None  # the one-time code, while in use
         self.on_config_applied: Callable[[PhoneConfig], None] | None = None
+        # "**2" -> the user to call for DECT handset 2 ("" = no such handset; None = not one)
+        self.internal_number: Callable[[str], str | None] | None = None
         self.view_makers: dict[str, Callable[[Terminal], ListView | None]] = {
             "history": self._history_view, "directory": self._directory_view,
             "referral": self._referral_view, "menu": self._menu_view}

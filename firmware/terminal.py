@@ -379,6 +379,14 @@ class Terminal(CallFeatures):
             timeout = self.phone.config.device.interdigit_timeout
             self._timers["interdigit"] = self.phone.clock.call_later(timeout, self._send)
             return
+        internal, number = self.phone.internal_number, self.call.number
+        if internal is not None and len(number) <= 3 and "**".startswith(number[:2]):
+            # a handset's internal number, **1 to **6 (a DECT base)
+            if len(number) < 3:
+                return
+            if internal(number) is not None:
+                self._send()
+                return
         verdict = self._plan.check(self.call.number)
         if verdict.match is Match.COMPLETE:
             self._send()
@@ -512,6 +520,15 @@ class Terminal(CallFeatures):
             call.end(EndReason.NETWORK_ERROR, self.now())
             self._after_end()
             return
+        internal = self.phone.internal_number(call.number) \
+            if self.phone.internal_number is not None else None
+        if internal == "":  # a handset's internal number, but it has no line to ring
+            call.end(EndReason.UNKNOWN_NUMBER, self.now())
+            self._after_end()
+            return
+        if internal:
+            call.remote_name = call.remote_name or call.number
+            call.number = internal
         if len(self.phone.calls) >= self.phone.config.device.max_calls:
             log.info("no call to %s: all %d calls in use", call.number,
                      self.phone.config.device.max_calls)

@@ -133,7 +133,7 @@ def test_a_call_between_handsets_the_call_limit_and_deregistration(
     phone = start_base(tmp_path, pbx, module, phones, "[device]\nmax_calls = 2\n")
     register_up_to(phone, module, 4)
     module.do(1, "offhook")
-    module.do(1, "dial", digits="1003#")  # Anna calls the store room's handset (line 2)
+    module.do(1, "dial", digits="**4#")  # Anna calls handset 4 by its internal number
     wait_until(lambda: module.state(4)["ringing"], 10, 0.05, "handset 4 ringing")
     assert "1001" in module.state(4)["caller"]
     module.do(4, "offhook")
