@@ -324,6 +324,9 @@ class CallFeatures:
         self._send_transfer(held, other.number, None)
 
     def _send_transfer(self, call: Call, target: str, consult: Call | None) -> None:
+        internal = self.phone.internal_number(target) \
+            if self.phone.internal_number is not None else None
+        target = internal or target  # a DECT handset's **N: the user of its line
         timeout = self.phone.config.calls.transfer_timeout
         timer = self.phone.clock.call_later(timeout, lambda: self._transfer_failed(
             f"no answer within {timeout} s"))
