@@ -67,6 +67,7 @@ class CallFeatures:
 
     # provided by Terminal
     phone: Phone
+    engine: Any  # the SIP engine as this terminal uses it (terminal.TerminalEngine)
     call: Call | None
     alerting: Call | None
     offhook: bool
@@ -111,7 +112,7 @@ class CallFeatures:
             if calls.dnd_action == "forward":
                 self._forward(call, calls.dnd_forward_to)
             else:
-                self.phone.engine.hangup(call.id, BUSY_CODE)
+                self.engine.hangup(call.id, BUSY_CODE)
                 call.end(EndReason.MISSED, self._now())
             return True
         if self.alerting is None and not self._busy():
@@ -124,11 +125,11 @@ class CallFeatures:
                 pass
             else:
                 log.info("refusing call %s from %s: busy", call.id, call.number)
-                self.phone.engine.hangup(call.id, BUSY_CODE)
+                self.engine.hangup(call.id, BUSY_CODE)
                 call.end(EndReason.MISSED, self._now())
             return True
         self.alerting = call  # call waiting: the earpiece beeps, the screen shows it
-        self.phone.engine.ring(call.id)
+        self.engine.ring(call.id)
         self._start_no_answer_forward(call)
         return True
 
@@ -168,7 +169,7 @@ class CallFeatures:
                      self.phone.config.calls.ring_timeout)
             self.alerting = None
             self._stop_ringer()
-            self.phone.engine.hangup(call.id, UNAVAILABLE_CODE)
+            self.engine.hangup(call.id, UNAVAILABLE_CODE)
             call.end(EndReason.MISSED, self._now())
             self.refresh()
 
@@ -182,7 +183,7 @@ class CallFeatures:
 
     def _forward(self, call: Call, number: str) -> None:
         log.info("forwarding call %s from %s to %s", call.id, call.number, number)
-        self.phone.engine.redirect(call.id, number)
+        self.engine.redirect(call.id, number)
         call.end(EndReason.FORWARDED, self._now())
 
     def answer_waiting(self) -> None:
@@ -192,7 +193,7 @@ class CallFeatures:
             self._hold(current)
             self.background.insert(0, current)
         elif current is not None and current.on_sip:
-            self.phone.engine.hangup(current.id)  # an unanswered outgoing call gives way
+            self.engine.hangup(current.id)  # an unanswered outgoing call gives way
             current.end(EndReason.CANCELLED, self._now())
         self.call = None
 
@@ -200,12 +201,12 @@ class CallFeatures:
     def _hold(self, call: Call) -> None:
         if not call.held:
             call.held = True
-            self.phone.engine.hold(call.id)
+            self.engine.hold(call.id)
 
     def _resume(self, call: Call) -> None:
         if call.held:
             call.held = False
-            self.phone.engine.resume(call.id)
+            self.engine.resume(call.id)
 
     def hold_key(self) -> None:
         call = self.call
@@ -315,9 +316,9 @@ class CallFeatures:
         Replaces); an `other` still ringing is transferred to blind and dropped."""
         if other.state is CallState.CONNECTED:
             self._send_transfer(held, other.number, other)
-            self.phone.engine.transfer_replaces(held.id, other.id)
+            self.engine.transfer_replaces(held.id, other.id)
             return
-        self.phone.engine.hangup(other.id)
+        self.engine.hangup(other.id)
         other.end(EndReason.CANCELLED, self._now())
         self.call = held
         self.background.remove(held)
@@ -332,7 +333,7 @@ class CallFeatures:
             f"no answer within {timeout} s"))
         self.transfer = PendingTransfer(call, target, consult, timer)
         if consult is None:
-            self.phone.engine.transfer(call.id, target)
+            self.engine.transfer(call.id, target)
         log.info("transferring call %s (%s) to %s", call.id, call.number, target)
 
     def transfer_status(self, event: ev.TransferStatus) -> None:
@@ -343,11 +344,11 @@ class CallFeatures:
             pending.timer.cancel()
             self.transfer = None
             call = pending.call
-            self.phone.engine.hangup(call.id)
+            self.engine.hangup(call.id)
             call.end(EndReason.TRANSFERRED, self._now())
             self._forget(call)
             if pending.consult is not None and not pending.consult.ended:
-                self.phone.engine.hangup(pending.consult.id)
+                self.engine.hangup(pending.consult.id)
                 pending.consult.end(EndReason.TRANSFERRED, self._now())
             log.info("call %s transferred to %s", call.id, pending.target)
             self._after_transfer(call)
@@ -415,7 +416,7 @@ class CallFeatures:
             if member in self.background:
                 self.background.remove(member)
         self.conference = members
-        self.phone.engine.conference([m.id for m in members])
+        self.engine.conference([m.id for m in members])
         self._ensure_sound()
         log.info("conference: %s", ", ".join(m.number for m in members))
 
@@ -432,13 +433,13 @@ class CallFeatures:
         self.mode = Mode.NONE
         if key == "ok":
             for member in list(self.conference):
-                self.phone.engine.hangup(member.id)
+                self.engine.hangup(member.id)
                 member.end(EndReason.NORMAL, self._now())
             self.conference_left()
             self._after_end()
         elif key.isdigit() and 1 <= int(key) <= len(self.conference):
             member = self.conference[int(key) - 1]
-            self.phone.engine.hangup(member.id)
+            self.engine.hangup(member.id)
             member.end(EndReason.NORMAL, self._now())
             self.conference_left()
         return True
@@ -450,10 +451,10 @@ class CallFeatures:
             return
         if len(alive) >= 2:
             self.conference = alive
-            self.phone.engine.conference([m.id for m in alive])
+            self.engine.conference([m.id for m in alive])
         else:
             self.conference = []
-            self.phone.engine.conference([])
+            self.engine.conference([])
         if alive:
             self.call = alive[0]
 
@@ -462,7 +463,7 @@ class CallFeatures:
         if not self.all_calls() and not self.muted:
             return
         self.muted = not self.muted
-        self.phone.engine.mute(self.muted)
+        self.engine.mute(self.muted)
 
     def dnd_key(self) -> None:
         self.dnd = not self.dnd
@@ -479,12 +480,12 @@ class CallFeatures:
             return
         part = recordings.new_part(call.id, call.number, self.phone.wall_time())
         self.recording = str(part)
-        self.phone.engine.start_recording(self.recording)
+        self.engine.start_recording(self.recording)
 
     def stop_recording(self) -> None:
         if self.recording is not None:
             self.recording = None
-            self.phone.engine.stop_recording()
+            self.engine.stop_recording()
 
     def calls_over(self) -> None:
         """No call left: mute, recording and modes end with them."""
@@ -493,7 +494,7 @@ class CallFeatures:
         self.stop_recording()
         if self.muted:
             self.muted = False
-            self.phone.engine.mute(False)
+            self.engine.mute(False)
         if self.mode is not Mode.NONE and (self.call is None or self.call.ended):
             self.mode = Mode.NONE
 

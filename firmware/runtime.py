@@ -99,7 +99,7 @@ async def run_phone(options: RunOptions) -> int:
             overrides.drop(prov.client.reset)
     config = overrides.apply()  # the provisioned file, and the user's changes on top
     engine = SipEngine(config, sink, options.data_dir,
-                       audio.ends if audio is not None else None)
+                       audio.ends if audio is not None else None, terminals=len(boards))
     phone = Phone(config, clock, engine, boards, audio=audio, data_dir=options.data_dir,
                   overrides=overrides,
                   terminal_lines=dect.terminal_lines() if dect is not None else None)

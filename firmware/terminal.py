@@ -7,8 +7,9 @@ call-progress tone, screen, LEDs — with that state, sending only what changed.
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from audio.synth import key_feedback
 from board.keys import DIGITS, LINE_KEYS
@@ -36,12 +37,33 @@ _CONGESTION_REASONS = {EndReason.NETWORK_ERROR, EndReason.UNKNOWN_NUMBER,
                        EndReason.INVALID_NUMBER, EndReason.NOT_ALLOWED, EndReason.ALL_BUSY}
 
 
+class TerminalEngine:
+    """The SIP engine as one terminal uses it: the calls it places or answers, its tones and
+    its audio path are its own (terminal `index`'s audio: a DECT base's handsets each have
+    theirs). Everything else passes straight through."""
+
+    OWN: Final = frozenset({"open_audio_path", "close_audio_path", "play_tone",
+                            "play_feedback", "stop_tone", "mute", "conference", "make_call",
+                            "answer"})
+
+    def __init__(self, engine: Any, index: int) -> None:
+        self._engine, self._index = engine, index
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._engine, name)
+        if self._index and name in self.OWN:
+            return functools.partial(attr, terminal=self._index)
+        return attr
+
+
 class Terminal(CallFeatures):
     """Keys, hook and screen of one user position, and the calls shown on it (the handling
     of several calls at once is `CallFeatures`)."""
 
-    def __init__(self, phone: Phone, board: Board, lines: list[int]) -> None:
+    def __init__(self, phone: Phone, board: Board, lines: list[int], index: int = 0) -> None:
         self.phone = phone
+        self.index = index  # 0 on a desk phone; a DECT base's handset number - 1
+        self.engine = TerminalEngine(phone.engine, index)
         self.board = board
         self.lines = lines
         self.line = lines[0] if lines else -1  # the line outgoing calls use (-1: none yet)
@@ -106,7 +128,7 @@ class Terminal(CallFeatures):
         audio = self.phone.audio
         if self.phone.config.device.key_tones:
             if self._path_open:
-                self.phone.engine.play_feedback(*key_feedback(name))
+                self.engine.play_feedback(*key_feedback(name))
             elif audio is not None:
                 audio.key_sound(name)  # on the ringer while nothing else is open
         if self.conference_choice(name) or self.pick(name) or self._view_took(name):
@@ -189,7 +211,7 @@ class Terminal(CallFeatures):
             self.hands_free = None if self.offhook else self._hands_free_path()
             self._answer()
         else:
-            self.phone.engine.ring(call.id)
+            self.engine.ring(call.id)
             self._start_ringer()
             self._start_no_answer_forward(call)
         self.refresh()
@@ -327,7 +349,7 @@ class Terminal(CallFeatures):
 
     def _cancel_key(self) -> None:
         if self.alerting is not None:
-            self.phone.engine.hangup(self.alerting.id, REJECT_CODE)
+            self.engine.hangup(self.alerting.id, REJECT_CODE)
         elif self.mode is Mode.TRANSFER_PICK:
             self.mode = Mode.NONE
         elif self.conference:
@@ -348,7 +370,7 @@ class Terminal(CallFeatures):
         if self.alerting is not None and (call is None or call.ended):
             return
         if call is not None and call.state is CallState.CONNECTED and not call.held:
-            self.phone.engine.send_dtmf(call.id, digit)
+            self.engine.send_dtmf(call.id, digit)
             return
         if call is not None and call.state is CallState.CONNECTED:
             self.new_call_beside()  # keys while a call is held: a new call beside it
@@ -494,7 +516,7 @@ class Terminal(CallFeatures):
         self.mode = Mode.NONE
         self._cancel("interdigit")
         if call is not None and call.on_sip:
-            self.phone.engine.hangup(call.id)
+            self.engine.hangup(call.id)
             call.end(EndReason.CANCELLED, self.now())
         self.call = None
         if self.background:
@@ -535,13 +557,13 @@ class Terminal(CallFeatures):
             call.end(EndReason.ALL_BUSY, self.now())
             self._after_end()
             return
-        call.id = self.phone.engine.new_call_id()
+        call.id = self.engine.new_call_id()
         self.phone.calls[call.id] = call
         call.to(CallState.CALLING, self.now())
         self.last_number = call.number
         number, identity = (call.number, None) if call.feature or call.pickup else \
             self.outgoing_identity(call.number)
-        self.phone.engine.make_call(call.id, call.line, number, identity, call.pickup)
+        self.engine.make_call(call.id, call.line, number, identity, call.pickup)
         timeout = self.phone.config.device.no_answer_timeout
         self._timers["no_answer"] = self.phone.clock.call_later(timeout, self._no_answer)
 
@@ -571,7 +593,7 @@ class Terminal(CallFeatures):
     def _no_answer(self) -> None:
         call = self.call
         if call is not None and call.state in (CallState.CALLING, CallState.RINGBACK):
-            self.phone.engine.hangup(call.id)
+            self.engine.hangup(call.id)
             call.end(EndReason.NO_ANSWER, self.now(), 0)
             self._after_end()
             self.refresh()
@@ -587,7 +609,7 @@ class Terminal(CallFeatures):
         self._stop_ringer()
         self._clear_ended()
         self.call = call
-        self.phone.engine.answer(call.id)
+        self.engine.answer(call.id)
         self.phone.call_taken(call, self)
 
     def _drop_foreground(self) -> None:
@@ -602,7 +624,7 @@ class Terminal(CallFeatures):
         for ending in [call, *self.conference]:
             if ending is not None and ending.on_sip:
                 if not ending.menu:  # (the phone's own menu has no SIP dialog)
-                    self.phone.engine.hangup(ending.id)
+                    self.engine.hangup(ending.id)
                 ending.end(EndReason.CANCELLED if ending.state is not CallState.CONNECTED
                            else EndReason.NORMAL, self.now())
         if self.conference:
@@ -766,7 +788,7 @@ class Terminal(CallFeatures):
         self._tone = None
 
     def _refresh_audio(self) -> None:
-        engine = self.phone.engine
+        engine = self.engine
         wanted_path = self._audio_wanted()
         if wanted_path and not self._path_open:
             engine.open_audio_path()

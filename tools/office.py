@@ -1,16 +1,21 @@
-"""The simulated office: a local PBX and two desk phones, started and stopped with one command.
+"""The simulated office: a local PBX, two desk phones and a DECT base, started with one command.
 
 `luren office` runs, all on 127.0.0.1:
 
-- Kamailio on a free port with the users 1001 (Anna Andersson) and 1002 (Bertil Berg), each
-  with a password made up for this run;
+- Kamailio on a free port with the users 1001 (Anna Andersson), 1002 (Bertil Berg) and 1003
+  (Kontoret, the DECT base), each with a password made up for this run;
 - phone 1001, whose microphone is a 700 Hz tone, driven by a person through the front panel;
 - phone 1002, whose microphone is a Swedish sentence spoken by espeak-ng, and a robot that lifts
-  its handset after `answer_after_rings` rings and puts it back when the call has ended.
+  its handset after `answer_after_rings` rings and puts it back when the call has ended;
+- the simulated DECT radio module (`python -m board.dect.sim`, tools/dect_module.py) with the
+  handsets Reception, Lager and Verkstad already in its EEPROM file, and the DECT base 1003
+  (`luren run --board dect-base`) on the module's pty: the three handsets ring together for
+  1003. A person (or a test) drives the handsets through the module's control socket.
 
 Where everything is goes to `<office dir>/office.json` (written atomically once every phone is
-registered, removed at exit); see docs/office.md for its format. Ctrl-C or SIGTERM stops the
-robot, both phones and Kamailio, by PID; so does a failed start, after printing why.
+registered and the base has its handsets, removed at exit); see docs/office.md for its format.
+Ctrl-C or SIGTERM stops the robot, the base, the module, both phones and Kamailio, by PID; so
+does a failed start, after printing why.
 """
 
 from __future__ import annotations
@@ -29,16 +34,19 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from firmware.storage import atomic_write_json
 from firmware.texts import text
+from tools.dect_module import DectModule, Handset
 from tools.office_provisioning import OfficeSite
 from tools.pbx.kamailio import Kamailio, KamailioError
 from tools.pbx.ports import free_port
 from tools.pbx.process import log_tail
+from tools.pbx.waiting import wait_until
 from tools.phoneproc import ApiError, PhoneClient, PhoneProcess, phone_config
 
 log = logging.getLogger("luren.office")
@@ -48,12 +56,20 @@ OFFICE_FILE_VERSION = 1
 LANGUAGE = "sv"
 ANNA = ("1001", "Anna Andersson")
 BERTIL = ("1002", "Bertil Berg")
-MACS = {"1001": "02:00:00:00:10:01", "1002": "02:00:00:00:10:02"}
+BASE = ("1003", "Kontoret")
+MACS = {"1001": "02:00:00:00:10:01", "1002": "02:00:00:00:10:02",
+        "1003": "02:00:00:00:10:03"}
+BASE_MODEL = "dect-base"
+DECT_PIN = "2580"  # the system PIN; the default 0000 would keep the registration window shut
+HANDSETS = (Handset(1, "00c0ffee01", "Reception"), Handset(2, "00c0ffee02", "Lager"),
+            Handset(3, "00c0ffee03", "Verkstad"))
+DECT_EXAMPLE = '{"handset": 1, "do": "offhook"}'
 ANNA_TONE_HZ = 700
 FALLBACK_TONE_HZ = 1000
 VOICE_TEXT = "Hej, det här är Bertil på anknytning 1002."
 VOICE_FILE = "media/bertil-sv.wav"
 REGISTER_TIMEOUT_S = 20.0
+HANDSETS_TIMEOUT_S = 10.0  # the radio link's handshake and the handset list
 ROBOT_POLL_S = 0.1  # the robot's status poll: 10 Hz at most
 ROBOT_ERROR_BACKOFF_S = 1.0
 SUPERVISE_S = 0.5
@@ -197,16 +213,18 @@ class OfficePhone:
 
 
 class Office:
-    """The PBX, the two phones and the robot, under one directory."""
+    """The PBX, the two phones, the robot and the DECT base, under one directory."""
 
     def __init__(self, root: Path, answer_after_rings: int = 2) -> None:
         self.root = Path(root).resolve()
         self.answer_after_rings = answer_after_rings
-        self.passwords = {user: secrets.token_urlsafe(12) for user, _ in (ANNA, BERTIL)}
+        self.passwords = {user: secrets.token_urlsafe(12) for user, _ in (ANNA, BERTIL, BASE)}
         self.pbx: Kamailio | None = None
         self.site: OfficeSite | None = None
         self.phones: list[OfficePhone] = []
         self.robot: AnsweringRobot | None = None
+        self.module: DectModule | None = None
+        self.base: PhoneProcess | None = None
 
     @property
     def info_path(self) -> Path:
@@ -217,7 +235,8 @@ class Office:
 
     # -- start ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Start everything and wait until both phones are registered; OfficeError if not.
+        """Start everything and wait until every phone and the base are registered and the
+        base has its handsets; OfficeError if not.
 
         On failure, what did start is left running: call `stop()` (always, in a finally).
         """
@@ -226,14 +245,17 @@ class Office:
         self._start_pbx()
         self._start_site()
         voice = make_voice(self.root / VOICE_FILE)
-        self._start_phone(ANNA, f"{ANNA_TONE_HZ} Hz tone", mic_tone_hz=ANNA_TONE_HZ)
+        self._add_phone(ANNA, f"{ANNA_TONE_HZ} Hz tone", mic_tone_hz=ANNA_TONE_HZ)
         if voice is not None:
-            self._start_phone(BERTIL, f"Swedish voice ({voice})", mic_file=str(voice))
+            self._add_phone(BERTIL, f"Swedish voice ({voice})", mic_file=str(voice))
         else:
-            self._start_phone(BERTIL, f"{FALLBACK_TONE_HZ} Hz tone",
-                              mic_tone_hz=FALLBACK_TONE_HZ)
+            self._add_phone(BERTIL, f"{FALLBACK_TONE_HZ} Hz tone", mic_tone_hz=FALLBACK_TONE_HZ)
+        self._start_module()
+        self._add_base()
+        self._start_processes()
         for phone in self.phones:
-            self._wait_registered(phone)
+            self._wait_registered(f"phone {phone.user}", phone.process)
+        self._wait_base_ready()
         self.robot = AnsweringRobot(PhoneClient(self.phone(BERTIL[0]).process.base_url),
                                     self.answer_after_rings).start()
         atomic_write_json(self.info_path, self.describe())
@@ -257,36 +279,82 @@ class Office:
             for user, name in (ANNA, BERTIL):
                 self.site.enrol(MACS[user], name, user, self.passwords[user],
                                 self.root / f"phone-{user}" / "data")
+            user, name = BASE
+            self.site.enrol(MACS[user], name, user, self.passwords[user],
+                            self.root / "dect-base" / "data", model=BASE_MODEL)
             self.site.start()
         except (OSError, RuntimeError, ValueError) as exc:
             raise OfficeError(f"the provisioning site did not start: {exc}") from None
 
-    def _start_phone(self, who: tuple[str, str], mic: str, **sim: Any) -> None:
+    def _add_phone(self, who: tuple[str, str], mic: str, **sim: Any) -> None:
+        """A desk phone, not started yet (`_start_processes`)."""
         assert self.site is not None
         user, name = who
         config = phone_config([], language=LANGUAGE, voicemail=True,
                               extra=self.site.bootstrap(MACS[user]), **sim)
         process = PhoneProcess(self.root / f"phone-{user}", config)
         self.phones.append(OfficePhone(user, name, process, mic))
-        try:
-            process.start()
-        except (RuntimeError, TimeoutError, OSError) as exc:
-            raise OfficeError(f"phone {user} did not start: {exc}\n"
-                              f"--- {process.process.log_path} (tail) ---\n"
-                              f"{process.log_tail()}") from None
-        log.info("phone %s started: control API on %s", user, process.base_url)
 
-    def _wait_registered(self, phone: OfficePhone) -> None:
+    def _add_base(self) -> None:
+        """The DECT base on the module's pty, not started yet (`_start_processes`)."""
+        assert self.site is not None and self.module is not None
+        config = base_config(self.site.bootstrap(MACS[BASE[0]]), self.module.pty)
+        self.base = PhoneProcess(self.root / "dect-base", config, board="dect-base")
+
+    def _luren_processes(self) -> list[tuple[str, PhoneProcess]]:
+        """Every `luren run` of the office, with what to call it in messages."""
+        named = [(f"phone {phone.user}", phone.process) for phone in self.phones]
+        if self.base is not None:
+            named.append((f"the DECT base {BASE[0]}", self.base))
+        return named
+
+    def _start_processes(self) -> None:
+        """Start the phones and the base side by side; OfficeError naming each that failed."""
+        named = self._luren_processes()
+        with ThreadPoolExecutor(max_workers=len(named)) as pool:
+            problems = [p for p in pool.map(lambda item: _start_process(*item), named) if p]
+        if problems:
+            raise OfficeError("\n".join(problems))
+
+    def _start_module(self) -> None:
+        """The radio module, the three handsets put in its EEPROM file first."""
+        self.module = DectModule(self.root / "dect")
+        try:
+            self.module.preregister(list(HANDSETS))
+            self.module.start()
+        except (ValueError, RuntimeError, TimeoutError, OSError) as exc:
+            raise OfficeError(f"the simulated DECT module did not start: {exc}\n"
+                              f"--- {self.module.process.log_path} (tail) ---\n"
+                              f"{self.module.process.log_tail()}") from None
+        log.info("simulated DECT module on %s, control socket %s", self.module.pty,
+                 self.module.control)
+
+    def _wait_registered(self, who: str, process: PhoneProcess) -> None:
         assert self.pbx is not None
         try:
-            phone.process.wait_status(lambda s: all(line["registered"] for line in s["lines"]),
-                                      REGISTER_TIMEOUT_S, f"phone {phone.user} to register")
+            process.wait_status(lambda s: all(line["registered"] for line in s["lines"]),
+                                REGISTER_TIMEOUT_S, f"{who} to register")
         except (TimeoutError, ApiError, OSError) as exc:
-            raise OfficeError(f"phone {phone.user} did not register with Kamailio: {exc}\n"
-                              f"--- {phone.process.process.log_path} (tail) ---\n"
-                              f"{phone.process.log_tail()}\n"
+            raise OfficeError(f"{who} did not register with Kamailio: {exc}\n"
+                              f"--- {process.process.log_path} (tail) ---\n"
+                              f"{process.log_tail()}\n"
                               f"--- {self.pbx.log_path} (tail) ---\n"
                               f"{log_tail(self.pbx.log_path, 20)}") from None
+
+    def _wait_base_ready(self) -> None:
+        """The base registered, its radio link up and all three handsets known to it."""
+        base, module = self.base, self.module
+        assert base is not None and module is not None
+        self._wait_registered(f"the DECT base {BASE[0]}", base)
+        try:
+            wait_until(lambda: base_has_handsets(dect_status(base)), HANDSETS_TIMEOUT_S,
+                       0.05, "the DECT base to have its handsets")
+        except (TimeoutError, ApiError, OSError, KeyError, ValueError) as exc:
+            raise OfficeError(f"the DECT base {BASE[0]} did not get its handsets: {exc}\n"
+                              f"--- {base.process.log_path} (tail) ---\n"
+                              f"{base.log_tail()}\n"
+                              f"--- {module.process.log_path} (tail) ---\n"
+                              f"{module.process.log_tail()}") from None
 
     # -- while running -------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
@@ -302,17 +370,25 @@ class Office:
                     "log": str(self.pbx.log_path)},
             "provisioning": self.site.describe() if self.site is not None else {},
             "phones": {phone.user: self._describe_phone(phone) for phone in self.phones},
+            "dect": self._describe_dect(),
         }
 
     @staticmethod
     def _describe_phone(phone: OfficePhone) -> dict[str, Any]:
         process = phone.process
-        return {"name": phone.name, "api": process.base_url, "sip_port": process.sip_port,
-                "pid": process.pid, "workdir": str(process.workdir),
-                "data_dir": str(process.data_dir), "config": str(process.config_path),
-                "log": str(process.process.log_path),
-                "recordings": str(process.data_dir / "audio"), "mic": phone.mic,
-                "console": _console_of(process.data_dir)}
+        return {"name": phone.name, **_describe_process(process),
+                "recordings": str(process.data_dir / "audio"), "mic": phone.mic}
+
+    def _describe_dect(self) -> dict[str, Any]:
+        if self.base is None or self.module is None:
+            return {}
+        module = self.module
+        return {"user": BASE[0], "name": BASE[1], "pin": DECT_PIN,
+                "base": _describe_process(self.base),
+                "module": {"pid": module.pid, "pty": module.pty, "control": str(module.control),
+                           "eeprom": str(module.state), "log": str(module.process.log_path)},
+                "handsets": [{"number": h.number, "name": h.name, "ipui": h.ipui, "line": 1}
+                             for h in HANDSETS]}
 
     def failure(self) -> str | None:
         """What has died unexpectedly, with its log tail; None while all is well."""
@@ -323,22 +399,75 @@ class Office:
             if not phone.process.process.running():
                 return (f"phone {phone.user} exited with {phone.process.process.returncode()}; "
                         f"{phone.process.process.log_path} (tail):\n{phone.process.log_tail()}")
+        if self.module is not None and not self.module.running():
+            return (f"the simulated DECT module exited with "
+                    f"{self.module.process.returncode()}; {self.module.process.log_path} "
+                    f"(tail):\n{self.module.process.log_tail()}")
+        if self.base is not None and not self.base.process.running():
+            return (f"the DECT base exited with {self.base.process.returncode()}; "
+                    f"{self.base.process.log_path} (tail):\n{self.base.log_tail()}")
         return None
 
     # -- stop ----------------------------------------------------------------------------
     def stop(self) -> None:
-        """Stop the robot, the phones and Kamailio (by PID, process groups); idempotent."""
+        """Stop the robot, the phones and the base (side by side), the radio module, the
+        provisioning site and Kamailio (by PID, process groups); idempotent."""
         if self.robot is not None:
             self.robot.stop()
             self.robot = None
-        for phone in reversed(self.phones):
-            phone.process.stop()
+        processes = [process for _, process in self._luren_processes()]
+        if processes:  # side by side: each takes a second to unregister and end pjsip
+            with ThreadPoolExecutor(max_workers=len(processes)) as pool:
+                list(pool.map(lambda process: process.stop(), processes))
+        if self.module is not None:
+            self.module.stop()
         if self.site is not None:
             self.site.stop()
             self.site = None
         if self.pbx is not None:
             self.pbx.stop()
         self.info_path.unlink(missing_ok=True)
+
+
+def _start_process(who: str, process: PhoneProcess) -> str | None:
+    """Start one `luren run` and wait until it is ready; what went wrong, or None."""
+    try:
+        process.start()
+    except (RuntimeError, TimeoutError, OSError) as exc:
+        return (f"{who} did not start: {exc}\n--- {process.process.log_path} (tail) ---\n"
+                f"{process.log_tail()}")
+    log.info("%s started: control API on %s", who, process.base_url)
+    return None
+
+
+def base_config(bootstrap: str, port: str) -> str:
+    """The DECT base's own config: its radio's pty, the system PIN, the three handsets on its
+    line (group ringing), a console on a pty and where to fetch its line (`bootstrap`)."""
+    handsets = "".join(f'[[handsets]]\nnumber = {h.number}\nline = 1\nname = "{h.name}"\n'
+                       for h in HANDSETS)
+    dect = (f'[console]\nport = "pty"\n'
+            f'[dect]\nport = {json.dumps(port)}\npin = "{DECT_PIN}"\n{handsets}')
+    return phone_config([], language=LANGUAGE, extra=dect + bootstrap)
+
+
+def dect_status(base: PhoneClient) -> dict[str, Any]:
+    """The base's `dect` command (radio link, window, handsets) through its control API."""
+    answer = base.request("POST", "/api/v1/command", {"command": "dect"}, timeout=5)
+    return answer["data"]["dect"] if answer.get("ok") else {}
+
+
+def base_has_handsets(status: dict[str, Any]) -> bool:
+    """Whether the base's radio link is up and it knows every handset of the office."""
+    if not status or not status["link"]["up"]:
+        return False
+    return sorted(h["number"] for h in status["handsets"]) == [h.number for h in HANDSETS]
+
+
+def _describe_process(process: PhoneProcess) -> dict[str, Any]:
+    return {"api": process.base_url, "sip_port": process.sip_port, "pid": process.pid,
+            "workdir": str(process.workdir), "data_dir": str(process.data_dir),
+            "config": str(process.config_path), "log": str(process.process.log_path),
+            "console": _console_of(process.data_dir)}
 
 
 def _console_of(data_dir: Path) -> str:
@@ -363,6 +492,7 @@ def banner(office: Office, temporary: bool, panel: bool) -> str:
                   f"        console (screen {about['console']} 115200; the one-time code is "
                   "under Settings, Info)" if about["console"] else "        no console",
                   f"        recordings {about['recordings']}/earpiece-*.wav"]
+    lines += _dect_banner(info["dect"])
     rings = office.answer_after_rings
     lines += [f"  1002 answers after {rings} ring(s)." if rings else "  1002 never answers.",
               f"  Where everything is: {office.info_path}",
@@ -373,6 +503,25 @@ def banner(office: Office, temporary: bool, panel: bool) -> str:
     else:
         lines.append("Ctrl-C stops everything.")
     return "\n".join(lines)
+
+
+def _dect_banner(dect: dict[str, Any]) -> list[str]:
+    """The base's lines of the banner: its API, console, handsets and how to drive one."""
+    if not dect:
+        return []
+    base, module = dect["base"], dect["module"]
+    names = ", ".join(f"{h['number']} {h['name']}" for h in dect["handsets"])
+    return [f"  {dect['user']}  {dect['name']:<15} API {base['api']}  DECT base, PIN "
+            f"{dect['pin']}",
+            f"        log {base['log']}",
+            f"        console (screen {base['console']} 115200; the one-time code is on any "
+            "handset: key menu, Info)" if base["console"] else "        no console",
+            f"        handsets {names}: all ring for {dect['user']}",
+            f"        radio module: control socket {module['control']}  log {module['log']}",
+            f"        a handset: {sys.executable} -m tools.dect_module {module['control']} "
+            f"'{DECT_EXAMPLE}'",
+            '        (also "onhook", "state", "dial" with "digits", "key" with "key"; '
+            '{"do": "list"} for all)']
 
 
 def run_office(data_dir: Path | None, answer_after_rings: int, panel: bool) -> int:
@@ -407,7 +556,8 @@ def run_office(data_dir: Path | None, answer_after_rings: int, panel: bool) -> i
 
 
 def _run(office: Office, temporary: bool, panel: bool) -> int:
-    print("luren office: starting Kamailio and phones 1001 and 1002 ...", flush=True)
+    print("luren office: starting Kamailio, phones 1001 and 1002 and the DECT base 1003 ...",
+          flush=True)
     try:
         office.start()
     except (OfficeError, OSError) as exc:

@@ -32,6 +32,7 @@ from provisioning.signing import (
 log = logging.getLogger("luren.office")
 
 MODEL = "sim"
+MODELS = ("sim", "dect-base")  # the desk phones' and the DECT base's
 COMMON = '[device]\nlanguage = "sv"\ntime_zone = "Europe/Stockholm"\n'
 MODEL_TEMPLATE = '[device]\ntone_country = "se"\n'
 
@@ -61,20 +62,24 @@ class OfficeSite:
         (root / "inventory.db").unlink(missing_ok=True)  # the office's passwords are new too
         self.inventory = Inventory(root / "inventory.db")
         self.inventory.set_common(COMMON)
-        self.inventory.set_model_template(MODEL, MODEL_TEMPLATE)
+        for model in MODELS:
+            self.inventory.set_model_template(model, MODEL_TEMPLATE)
+        self._models: dict[str, str] = {}  # MAC -> model
 
     @property
     def url(self) -> str:
         assert self.server is not None
         return self.server.url("/")
 
-    def enrol(self, mac: str, name: str, user: str, password: str, data_dir: Path) -> None:
+    def enrol(self, mac: str, name: str, user: str, password: str, data_dir: Path,
+              model: str = MODEL) -> None:
         """Add a phone, its key made in its data dir as a factory would (kept across runs)."""
         keys = data_dir / "provisioning"
         if not (keys / "device.pub").exists():
             generate_device_key(keys, "device")
         public = raw_public_key((keys / "device.pub").read_bytes())
-        self.inventory.add_device(mac, MODEL, name=name, public_key=public)
+        self.inventory.add_device(mac, model, name=name, public_key=public)
+        self._models[mac] = model
         self.inventory.set_line(mac, 1, user, password, display_name=name,
                                 registrar=self.registrar)
 
@@ -96,7 +101,7 @@ class OfficeSite:
         return (f"[provisioning]\nurl = {json.dumps(self.url)}\n"
                 f'trusted_keys = ["{self.key_id}={self.public_key}"]\n'
                 f"ca_file = {json.dumps(str(self.ca.cert_path))}\n"
-                f'mac = "{mac}"\nmodel = "{MODEL}"\n')
+                f'mac = "{mac}"\nmodel = "{self._models.get(mac, MODEL)}"\n')
 
     def describe(self) -> dict[str, Any]:
         return {"url": self.url if self.server else "", "tree": str(self.tree),

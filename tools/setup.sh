@@ -2,7 +2,7 @@
 # Install everything Luren needs on a Debian 12 machine, then run the simulated office or the
 # whole test suite:
 #
-#   sh tools/setup.sh office    # Kamailio + phones 1001 and 1002 + a front panel for 1001
+#   sh tools/setup.sh office    # Kamailio + phones 1001, 1002 + a DECT base 1003 + a front panel
 #   sh tools/setup.sh test      # ruff, then every test (unit and end-to-end)
 #
 # System packages are installed with apt-get only when missing (needs root or sudo); Python

@@ -92,7 +92,8 @@ def _walk(node: Any) -> Iterator[str]:
         for f in dataclasses.fields(node):
             value = getattr(node, f.name)
             if (f.metadata.get("secret") or not f.repr) and isinstance(value, str) and value:
-                yield value
+                if value != f.default:  # a factory default (PIN 0000) is no secret
+                    yield value
             else:
                 yield from _walk(value)
     elif isinstance(node, list | tuple):

@@ -196,7 +196,7 @@ class SipEngine:
     except `start()` (waits for the library to come up) and `stop()`."""
 
     def __init__(self, config: PhoneConfig, sink: EventSink, data_dir: Path,
-                 audio_ends: AudioEnds | None = None) -> None:
+                 audio_ends: AudioEnds | None = None, terminals: int = 1) -> None:
         self._cfg = config
         self._audio_ends = audio_ends
         self._sink = sink
@@ -218,7 +218,10 @@ class SipEngine:
         self._ivr: dict[str, IvrLeg] = {}  # menu sessions: call id (or "local") -> audio
         self._graveyard = Graveyard()  # Python bridge ports let go, destroyed a bit later
         self._ep: pj.Endpoint | None = None
-        self._media: TerminalMedia | None = None
+        self._media: TerminalMedia | None = None  # terminal 0's (the desk phone's)
+        self._medias: list[TerminalMedia] = []  # every terminal's, [0] is self._media
+        self._owners: dict[str, int] = {}  # call id -> the terminal whose audio it is
+        self._terminals = terminals
         self._log_writer = _LogWriter(self)
         self._replaced_registration: set[int] = set()  # lines reconfigured while registered
         self._flows: dict[int, Flow] = {}  # line -> where its registration runs (check-sync)
@@ -256,14 +259,18 @@ class SipEngine:
 
     def make_call(self, call_id: str, line: int, number: str,
                   identity: ev.OutgoingIdentity | None = None,
-                  pickup: ev.Pickup | None = None) -> None:
+                  pickup: ev.Pickup | None = None, terminal: int = 0) -> None:
+        """`terminal`: whose audio the call is (a DECT base's handset; 0 on a desk phone)."""
+        self._owners[call_id] = terminal
         self._submit("make_call",
                      lambda: self._make_call(call_id, line, number, identity, pickup), call_id)
 
     def ring(self, call_id: str) -> None:
         self._submit("ring", lambda: self._answer(call_id, 180), call_id)
 
-    def answer(self, call_id: str) -> None:
+    def answer(self, call_id: str, terminal: int = 0) -> None:
+        """Answer; the call's audio goes to `terminal` (the handset that took it)."""
+        self._owners[call_id] = terminal
         self._submit("answer", lambda: self._answer(call_id, 200), call_id)
 
     def hangup(self, call_id: str, code: int = 0) -> None:
@@ -293,13 +300,13 @@ class SipEngine:
         """Answer an incoming call 302 Moved Temporarily with `number` as the Contact."""
         self._submit("redirect", lambda: self._redirect(call_id, number), call_id)
 
-    def conference(self, call_ids: list[str]) -> None:
+    def conference(self, call_ids: list[str], terminal: int = 0) -> None:
         """Mix these calls with each other (and, as always, with microphone and earpiece);
         an empty list ends the mixing."""
-        self._submit("conference", lambda: self._terminal().set_conference(call_ids))
+        self._submit("conference", lambda: self._terminal(terminal).set_conference(call_ids))
 
-    def mute(self, muted: bool) -> None:
-        self._submit("mute", lambda: self._terminal().set_mute(muted))
+    def mute(self, muted: bool, terminal: int = 0) -> None:
+        self._submit("mute", lambda: self._terminal(terminal).set_mute(muted))
 
     def start_recording(self, path: str) -> None:
         """Record the microphone and every call's audio, mixed, into the WAV file `path`."""
@@ -318,20 +325,24 @@ class SipEngine:
         """Subscribe to a colleague's presence; `PresenceChanged` reports it."""
         self._submit("watch_presence", lambda: self._watch(line, user))
 
-    def open_audio_path(self) -> None:
-        self._submit("open_audio_path", lambda: self._terminal().open_path())
+    def open_audio_path(self, terminal: int = 0) -> None:
+        self._submit("open_audio_path", lambda: self._terminal(terminal).open_path())
 
-    def close_audio_path(self) -> None:
-        self._submit("close_audio_path", lambda: self._terminal().close_path())
+    def close_audio_path(self, terminal: int = 0) -> None:
+        self._submit("close_audio_path", lambda: self._terminal(terminal).close_path())
 
-    def play_tone(self, name: str, segments: list[ToneSegment], loop: bool = True) -> None:
-        self._submit("play_tone", lambda: self._terminal().play_tone(name, segments, loop))
+    def play_tone(self, name: str, segments: list[ToneSegment], loop: bool = True,
+                  terminal: int = 0) -> None:
+        self._submit("play_tone",
+                     lambda: self._terminal(terminal).play_tone(name, segments, loop))
 
-    def play_feedback(self, segments: list[ToneSegment], volume: int) -> None:
-        self._submit("play_feedback", lambda: self._terminal().play_feedback(segments, volume))
+    def play_feedback(self, segments: list[ToneSegment], volume: int,
+                      terminal: int = 0) -> None:
+        self._submit("play_feedback",
+                     lambda: self._terminal(terminal).play_feedback(segments, volume))
 
-    def stop_tone(self) -> None:
-        self._submit("stop_tone", lambda: self._terminal().stop_tone())
+    def stop_tone(self, terminal: int = 0) -> None:
+        self._submit("stop_tone", lambda: self._terminal(terminal).stop_tone())
 
     # -- touch-tone menu sessions (firmware.ivr): a call the phone answers itself, or the
     # owner at the desk ("local"). The session id is the call id, or ev.LOCAL_SESSION.
@@ -469,6 +480,10 @@ class SipEngine:
         self._media = TerminalMedia(record_dir, sim.mic_tone_hz, sim.mic_file,
                                     ends=self._audio_ends, dtmf_report=listen,
                                     graveyard=self._graveyard)
+        self._medias = [self._media] + [  # a DECT base's other handsets, each its own audio
+            TerminalMedia(record_dir / f"handset{n}" if record_dir else None, sim.mic_tone_hz,
+                          sim.mic_file, dtmf_report=listen, graveyard=self._graveyard)
+            for n in range(2, self._terminals + 1)]
         for index, line in enumerate(self._cfg.lines):
             self._add_account(index, line)
 
@@ -576,8 +591,9 @@ class SipEngine:
             leg.close(stale=True)
         self._ivr.clear()
         self._graveyard.clear()
-        if self._media is not None:
-            self._media.close()
+        for media in self._medias:
+            media.close()
+        self._medias = []
         self._media = None
         self._calls.clear()
         self._tarpit.clear()
@@ -591,9 +607,16 @@ class SipEngine:
             self._ep = None
 
     # -- commands (engine thread) -------------------------------------------------------
-    def _terminal(self) -> TerminalMedia:
-        assert self._media is not None
-        return self._media
+    def _terminal(self, index: int = 0) -> TerminalMedia:
+        """The audio of terminal `index` (0: the desk phone, or a DECT base's handset 1)."""
+        if not 0 <= index < len(self._medias):
+            raise IndexError(f"terminal {index}")
+        return self._medias[index]
+
+    def _media_of(self, call_id: str) -> TerminalMedia:
+        """The terminal whose audio a call is."""
+        index = self._owners.get(call_id, 0)
+        return self._medias[index] if 0 <= index < len(self._medias) else self._medias[0]
 
     def _target_uri(self, line: int, number: str) -> str:
         cfg = self._cfg.lines[line]
@@ -685,6 +708,7 @@ class SipEngine:
         pjsua fail to place it, the new call never gets an id: `_drop_unborn` ends it."""
         new = _Call(self, self._accounts[call.line], self.new_call_id())
         self._calls[new.call_id] = new
+        self._owners[new.call_id] = self._owners.get(call.call_id, 0)
         self._unborn[new.call_id] = time.monotonic() + UNBORN_S
         party = parse_party(target)
         log.info("call %s: the far end transfers us to %s (call %s)", call.call_id, target,
@@ -697,6 +721,7 @@ class SipEngine:
         """An INVITE with Replaces took the place of `call` (we are the transfer target)."""
         new = _Call(self, self._accounts[call.line], self.new_call_id(), pj_call_id)
         self._calls[new.call_id] = new
+        self._owners[new.call_id] = self._owners.get(call.call_id, 0)
         info = new.getInfo()
         party = parse_party(info.remoteUri)
         log.info("call %s replaced by call %s from %s", call.call_id, new.call_id,
@@ -725,7 +750,7 @@ class SipEngine:
         call = self._calls[call_id]
         method = self._cfg.lines[call.line].dtmf_method(self._cfg.sip.dtmf_mode)
         if method == "inband":
-            self._terminal().play_dtmf(call_id, digits)
+            self._media_of(call_id).play_dtmf(call_id, digits)
             return
         if method == "info":
             call.info_digits.extend(digits)
@@ -961,7 +986,8 @@ class SipEngine:
         if state == "disconnected":
             if self._tarpit.pop(call.call_id, None) is not None:
                 self._ended.append(call)
-            self._terminal().forget_call(call.call_id)
+            self._media_of(call.call_id).forget_call(call.call_id)
+            self._owners.pop(call.call_id, None)
             leg = self._ivr.pop(call.call_id, None)
             if leg is not None:
                 leg.close(stale=True)
@@ -986,11 +1012,12 @@ class SipEngine:
                 continue
             if media.status in (pj.PJSUA_CALL_MEDIA_ACTIVE, pj.PJSUA_CALL_MEDIA_REMOTE_HOLD):
                 # held by the far end: its music on hold is still heard
-                self._terminal().connect_call(call.call_id, call.getAudioMedia(index))
+                self._media_of(call.call_id).connect_call(call.call_id,
+                                                          call.getAudioMedia(index))
                 self._emit(ev.CallMediaChanged(call.call_id, True, _HOLD.get(media.status, "")))
                 return
             hold = _HOLD.get(media.status, hold)
-        terminal = self._terminal()
+        terminal = self._media_of(call.call_id)
         terminal.disconnect_call(call.call_id, stale=not terminal.is_current(call.call_id, live))
         self._emit(ev.CallMediaChanged(call.call_id, False, hold))
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import USERS, wait_registered
+from tests.harness.audio_check import dominant_frequency
 from tests.harness.baresip import Baresip
 from tests.harness.dect import DectModuleProcess
 from tools.pbx.kamailio import Kamailio
@@ -113,6 +114,10 @@ def test_registration_group_ringing_and_a_module_reset_mid_call(
     wait_until(lambda: module.state(2)["audio_channel"] == 0, 5, 0.05,
                "a voice channel for handset 2")
     assert len(phone.status()["calls"]) == 1
+    heard = phone.data_dir / "audio" / "handset2"  # handset 2's own earpiece (simulated)
+    wait_until(lambda: any(f.stat().st_size > 44 + 2 * 16000 * 2
+                           for f in heard.glob("earpiece-*.wav")), 10, 0.05,
+               "two seconds of the call in handset 2's earpiece")
 
     module.request({"do": "reset", "reason": "watchdog"})  # the radio restarts mid-call
     caller.wait_event("CALL_CLOSED", 10)  # the base ended the call: nothing left dangling
@@ -125,6 +130,8 @@ def test_registration_group_ringing_and_a_module_reset_mid_call(
     wait_until(lambda: module.state(2)["display"][1:2] == ["1001"], 10, 0.05,
                "handset 2 idle again")
     assert "module restarted" in phone.log_tail(300)
+    recording = max(heard.glob("earpiece-*.wav"), key=lambda f: f.stat().st_size)
+    assert abs(dominant_frequency(recording, 0.5) - 1000) < 5  # the caller's 1 kHz tone
 
 
 def test_a_call_between_handsets_the_call_limit_and_deregistration(

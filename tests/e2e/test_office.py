@@ -1,7 +1,9 @@
-"""`luren office`: a call between the office's two phones, a clean stop, and the front panel.
+"""`luren office`: a call between the office's two phones, the DECT base's three handsets
+ringing for a call from 1001, a clean stop, and the front panel.
 
-The office runs as a real `luren office --no-panel` process; the tests find its phones through
-`office.json` and drive them through their control APIs, as a person would through the panel.
+The office runs as a real `luren office --no-panel` process; the tests find its phones, the
+DECT base and the radio module's control socket through `office.json` and drive them through
+their control APIs (and the handsets through the module's socket), as a person would.
 The answering robot's decisions and the voice file are checked without any process first.
 """
 
@@ -23,8 +25,11 @@ from typing import Any
 
 import pytest
 
+from board.dect.eeprom import Registrations
 from tests.harness.audio_check import dominant_frequency
 from tools import office as office_mod
+from tools.dect_module import DectModule, Handset, control_request
+from tools.dect_module import main as dect_module_main
 from tools.office import OFFICE_FILE, make_voice, robot_action, run_office, shows_active_call
 from tools.pbx.process import process_alive
 from tools.pbx.waiting import wait_until
@@ -34,6 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 40.0
 CALL_TIMEOUT_S = 20.0  # two Swedish rings (1 s on, 5 s off) and then some
+HANDSETS = {1: "Reception", 2: "Lager", 3: "Verkstad"}
 
 
 # -- the answering robot and the voice, without processes -----------------------------------------
@@ -88,6 +94,31 @@ def test_voice_falls_back_when_espeak_is_missing(tmp_path: Path,
     assert "espeak-ng is not installed" in caplog.text
 
 
+def test_office_handsets_go_into_the_eeprom_and_keep_the_others(tmp_path: Path) -> None:
+    module = DectModule(tmp_path / "dect")
+    Registrations(module.state).add(4, "0a1b2c3d4e", "Kaffe")  # a person registered one more
+    Registrations(module.state).add(6, "00c0ffee02", "Old name")  # "Lager" at another number
+    assert module.preregister(list(office_mod.HANDSETS)) == []
+    assert module.preregister(list(office_mod.HANDSETS)) == []  # a kept office dir, started again
+    assert Registrations(module.state).entries() == [
+        (1, "00c0ffee01", "Reception"), (2, "00c0ffee02", "Lager"),
+        (3, "00c0ffee03", "Verkstad"), (4, "0a1b2c3d4e", "Kaffe")]
+
+
+def test_dect_module_refuses_a_control_socket_path_too_long(tmp_path: Path) -> None:
+    module = DectModule(tmp_path / ("x" * 120))
+    module.preregister([Handset(1, "00c0ffee01", "Reception")])
+    with pytest.raises(ValueError, match="longer than 107 bytes"):
+        module.start()
+    assert module.pid is None
+
+
+def test_dect_module_command_says_when_there_is_no_module(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert dect_module_main([str(tmp_path / "none.sock"), '{"do": "list"}']) == 1
+    assert capsys.readouterr().err.startswith("python -m tools.dect_module: [Errno 2]")
+
+
 def test_office_that_cannot_start_says_why(tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     too_long = tmp_path / ("x" * 120)  # no room for Kamailio's control socket path
@@ -107,9 +138,19 @@ class RunningOffice:
     def phone(self, user: str) -> PhoneClient:
         return PhoneClient(self.info["phones"][user]["api"])
 
+    def base(self) -> PhoneClient:
+        return PhoneClient(self.info["dect"]["base"]["api"])
+
+    def handsets(self) -> dict[int, dict[str, Any]]:
+        """Every handset's state, from the radio module's control socket."""
+        answer = control_request(self.info["dect"]["module"]["control"], {"do": "list"})
+        assert answer["ok"], answer
+        return {h["number"]: h for h in answer["handsets"]}
+
     def pids(self) -> list[int]:
         phones = [phone["pid"] for phone in self.info["phones"].values()]
-        return [self.info["pid"], *self.info["pbx"]["pids"], *phones]
+        dect = [self.info["dect"]["base"]["pid"], self.info["dect"]["module"]["pid"]]
+        return [self.info["pid"], *self.info["pbx"]["pids"], *phones, *dect]
 
     def log(self) -> str:
         return self.output.read_text(errors="replace")
@@ -177,6 +218,12 @@ def _idle(status: dict[str, Any]) -> bool:
     return not status["calls"] and status["terminals"][0]["hook"] == "onhook"
 
 
+def _base_dect(base: PhoneClient) -> dict[str, Any]:
+    answer = base.request("POST", "/api/v1/command", {"command": "dect"})
+    assert answer["ok"], answer
+    return answer["data"]["dect"]
+
+
 @pytest.mark.e2e
 def test_office_json_says_where_everything_is(office: RunningOffice) -> None:
     info = office.info
@@ -199,6 +246,29 @@ def test_office_json_says_where_everything_is(office: RunningOffice) -> None:
     assert info["provisioning"]["url"].startswith("https://127.0.0.1:")
     assert info["pbx"]["pids"] and info["pbx"]["port"] > 0
     assert "Swedish voice" in info["phones"]["1002"]["mic"]
+    _check_dect_base(office)
+
+
+def _check_dect_base(office: RunningOffice) -> None:
+    """The base 1003: registered, provisioned, its console, three handsets over the radio."""
+    dect = office.info["dect"]
+    assert (dect["user"], dect["pin"]) == ("1003", "2580")
+    status = office.base().status()
+    assert status["lines"][0]["user"] == "1003" and status["lines"][0]["registered"]
+    assert status["provisioning"]["ok"], status["provisioning"]  # its line, zero touch too
+    config = Path(dect["base"]["config"]).read_text()
+    assert "[[lines]]" not in config and 'pin = "2580"' in config
+    assert dect["base"]["console"].startswith("/dev/pts/")
+    at_base = _base_dect(office.base())
+    assert at_base["link"]["up"], at_base
+    assert [(h["number"], h["name"], h["line"]) for h in at_base["handsets"]] == [
+        (n, name, 1) for n, name in HANDSETS.items()]
+    # registered before the module started: the office wrote them into its EEPROM file
+    eeprom = json.loads(Path(dect["module"]["eeprom"]).read_text())
+    assert {h["number"]: h["name"] for h in eeprom["handsets"]} == HANDSETS
+    assert not at_base["window"]["open"] and at_base["last_registration"] == ""
+    assert {n: h["registered"] for n, h in office.handsets().items()} == dict.fromkeys(
+        HANDSETS, True)
 
 
 @pytest.mark.e2e
@@ -219,6 +289,19 @@ def test_call_from_1001_is_answered_by_1002_then_office_stops_cleanly(
     anna.wait_status(_idle, 10, "1001 to be idle")
     bertil.wait_status(_idle, 10, "1002's robot to put the handset back")
     bertil.wait_text("1002 Bertil Berg", 10)
+
+    # 1001 calls the DECT base: its three handsets ring together, showing the caller.
+    anna.dial("1003")
+    ringing = wait_until(lambda: (lambda hs: hs if all(h["ringing"] for h in hs.values())
+                                  else None)(office.handsets()), 10, 0.05,
+                         "the three handsets to ring")
+    assert sorted(ringing) == sorted(HANDSETS)
+    assert all(h["caller"] == "Anna Andersson" for h in ringing.values()), ringing
+    anna.key("speaker")  # Anna gives up: the handsets stop ringing
+    anna.wait_status(_idle, 10, "1001 to be idle again")
+    wait_until(lambda: not any(h["ringing"] for h in office.handsets().values()), 10, 0.05,
+               "the handsets to stop ringing")
+    office.base().wait_status(lambda s: not s["calls"], 10, "no call left at the base")
 
     pids = office.pids()
     assert office.interrupt() == 0, office.log()

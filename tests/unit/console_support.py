@@ -56,13 +56,13 @@ class RecordingSip:
 
     def make_call(self, call_id: str, line: int, number: str,
                   identity: ev.OutgoingIdentity | None = None,
-                  pickup: ev.Pickup | None = None) -> None:
+                  pickup: ev.Pickup | None = None, terminal: int = 0) -> None:
         self._record("make_call", call_id, line, number)
 
     def ring(self, call_id: str) -> None:
         self._record("ring", call_id)
 
-    def answer(self, call_id: str) -> None:
+    def answer(self, call_id: str, terminal: int = 0) -> None:
         self._record("answer", call_id)
 
     def hangup(self, call_id: str, code: int = 0) -> None:
@@ -71,19 +71,21 @@ class RecordingSip:
     def send_dtmf(self, call_id: str, digits: str) -> None:
         self._record("send_dtmf", call_id, digits)
 
-    def open_audio_path(self) -> None:
+    def open_audio_path(self, terminal: int = 0) -> None:
         self._record("open_audio_path")
 
-    def close_audio_path(self) -> None:
+    def close_audio_path(self, terminal: int = 0) -> None:
         self._record("close_audio_path")
 
-    def play_tone(self, name: str, segments: list[ToneSegment], loop: bool = True) -> None:
+    def play_tone(self, name: str, segments: list[ToneSegment], loop: bool = True,
+                  terminal: int = 0) -> None:
         self._record("play_tone", name)
 
-    def play_feedback(self, segments: list[ToneSegment], volume: int) -> None:
+    def play_feedback(self, segments: list[ToneSegment], volume: int,
+                      terminal: int = 0) -> None:
         self._record("play_feedback", volume)
 
-    def stop_tone(self) -> None:
+    def stop_tone(self, terminal: int = 0) -> None:
         self._record("stop_tone")
 
     def hold(self, call_id: str) -> None:
@@ -101,10 +103,10 @@ class RecordingSip:
     def redirect(self, call_id: str, number: str) -> None:
         self._record("redirect", call_id, number)
 
-    def conference(self, call_ids: list[str]) -> None:
+    def conference(self, call_ids: list[str], terminal: int = 0) -> None:
         self._record("conference", tuple(call_ids))
 
-    def mute(self, muted: bool) -> None:
+    def mute(self, muted: bool, terminal: int = 0) -> None:
         self._record("mute", muted)
 
     def start_recording(self, path: str) -> None:

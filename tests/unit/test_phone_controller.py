@@ -48,7 +48,7 @@ class RecordingSip:
 
     def make_call(self, call_id: str, line: int, number: str,
                   identity: ev.OutgoingIdentity | None = None,
-                  pickup: ev.Pickup | None = None) -> None:
+                  pickup: ev.Pickup | None = None, terminal: int = 0) -> None:
         self.sent.append(("make_call", call_id, line, number))
         self.identities.append(identity)
 
@@ -67,10 +67,10 @@ class RecordingSip:
     def redirect(self, call_id: str, number: str) -> None:
         self.sent.append(("redirect", call_id, number))
 
-    def conference(self, call_ids: list[str]) -> None:
+    def conference(self, call_ids: list[str], terminal: int = 0) -> None:
         self.sent.append(("conference", tuple(call_ids)))
 
-    def mute(self, muted: bool) -> None:
+    def mute(self, muted: bool, terminal: int = 0) -> None:
         self.sent.append(("mute", muted))
 
     def start_recording(self, path: str) -> None:
@@ -88,7 +88,7 @@ class RecordingSip:
     def ring(self, call_id: str) -> None:
         self.sent.append(("ring", call_id))
 
-    def answer(self, call_id: str) -> None:
+    def answer(self, call_id: str, terminal: int = 0) -> None:
         self.sent.append(("answer", call_id))
 
     def hangup(self, call_id: str, code: int = 0) -> None:
@@ -97,19 +97,21 @@ class RecordingSip:
     def send_dtmf(self, call_id: str, digits: str) -> None:
         self.sent.append(("send_dtmf", call_id, digits))
 
-    def open_audio_path(self) -> None:
+    def open_audio_path(self, terminal: int = 0) -> None:
         self.sent.append(("open_audio_path",))
 
-    def close_audio_path(self) -> None:
+    def close_audio_path(self, terminal: int = 0) -> None:
         self.sent.append(("close_audio_path",))
 
-    def play_tone(self, name: str, segments: list[ToneSegment], loop: bool = True) -> None:
+    def play_tone(self, name: str, segments: list[ToneSegment], loop: bool = True,
+                  terminal: int = 0) -> None:
         self.sent.append(("play_tone", name))
 
-    def play_feedback(self, segments: list[ToneSegment], volume: int) -> None:
+    def play_feedback(self, segments: list[ToneSegment], volume: int,
+                      terminal: int = 0) -> None:
         self.sent.append(("play_feedback", tuple(s.freqs for s in segments)))
 
-    def stop_tone(self) -> None:
+    def stop_tone(self, terminal: int = 0) -> None:
         self.sent.append(("stop_tone",))
 
     def ivr_answer(self, call_id: str) -> None:
