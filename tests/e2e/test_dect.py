@@ -97,21 +97,21 @@ def test_registration_group_ringing_and_a_module_reset_mid_call(
     status = command(phone, "dect")
     assert [h["name"] for h in status["data"]["dect"]["handsets"]] == [
         "Anna", "Bo", "Cecilia", "Lager"]
-    wait_until(lambda: module.state(1)["name"] == "Anna", 5, 0.05, "the handset's name")
-    wait_until(lambda: module.state(1)["display"][1:2] == ["1001"], 5, 0.05,
+    wait_until(lambda: module.handset(1)["name"] == "Anna", 5, 0.05, "the handset's name")
+    wait_until(lambda: module.handset(1)["display"][1:2] == ["1001"], 5, 0.05,
                "the idle screen on handset 1")
 
     caller: Baresip = make_baresip("1002")
     caller.dial(caller.uri_of("1001"))
-    wait_until(lambda: all(module.state(n)["ringing"] for n in (1, 2, 3)), 10, 0.05,
+    wait_until(lambda: all(module.handset(n)["ringing"] for n in (1, 2, 3)), 10, 0.05,
                "handsets 1-3 ringing")
-    assert not module.state(4)["ringing"]  # another line
-    assert "1002" in module.state(2)["caller"]
+    assert not module.handset(4)["ringing"]  # another line
+    assert "1002" in module.handset(2)["caller"]
     module.do(2, "offhook")  # Bo answers
     caller.wait_event("CALL_ESTABLISHED", 10)
-    wait_until(lambda: not module.state(1)["ringing"] and not module.state(3)["ringing"], 5,
+    wait_until(lambda: not module.handset(1)["ringing"] and not module.handset(3)["ringing"], 5,
                0.05, "the other handsets to stop ringing")
-    wait_until(lambda: module.state(2)["audio_channel"] == 0, 5, 0.05,
+    wait_until(lambda: module.handset(2)["audio_channel"] == 0, 5, 0.05,
                "a voice channel for handset 2")
     assert len(phone.status()["calls"]) == 1
     heard = phone.data_dir / "audio" / "handset2"  # handset 2's own earpiece (simulated)
@@ -124,10 +124,10 @@ def test_registration_group_ringing_and_a_module_reset_mid_call(
     wait_until(lambda: phone.status()["calls"] == [], 10, 0.05, "no call at the base")
     wait_until(lambda: len(command(phone, "dect")["data"]["dect"]["handsets"]) == 4, 10,
                0.05, "the handsets back")
-    wait_until(lambda: module.state(2)["audio_channel"] is None, 10, 0.05,
+    wait_until(lambda: module.handset(2)["audio_channel"] is None, 10, 0.05,
                "no voice channel for handset 2")
     phone.advance(10)  # past the end-of-call screen
-    wait_until(lambda: module.state(2)["display"][1:2] == ["1001"], 10, 0.05,
+    wait_until(lambda: module.handset(2)["display"][1:2] == ["1001"], 10, 0.05,
                "handset 2 idle again")
     assert "module restarted" in phone.log_tail(300)
     recording = max(heard.glob("earpiece-*.wav"), key=lambda f: f.stat().st_size)
@@ -141,8 +141,8 @@ def test_a_call_between_handsets_the_call_limit_and_deregistration(
     register_up_to(phone, module, 4)
     module.do(1, "offhook")
     module.do(1, "dial", digits="**4#")  # Anna calls handset 4 by its internal number
-    wait_until(lambda: module.state(4)["ringing"], 10, 0.05, "handset 4 ringing")
-    assert "1001" in module.state(4)["caller"]
+    wait_until(lambda: module.handset(4)["ringing"], 10, 0.05, "handset 4 ringing")
+    assert "1001" in module.handset(4)["caller"]
     module.do(4, "offhook")
     wait_until(lambda: [c["state"] for c in phone.status()["calls"]] == ["connected"] * 2,
                10, 0.05, "both legs connected")
@@ -152,10 +152,10 @@ def test_a_call_between_handsets_the_call_limit_and_deregistration(
     caller.dial(caller.uri_of("1001"))
     closed = caller.wait_event("CALL_CLOSED", 10)
     assert "486" in str(closed) or "Busy" in str(closed), closed
-    assert not module.state(2)["ringing"]
+    assert not module.handset(2)["ringing"]
     module.do(2, "offhook")
     module.do(2, "dial", digits="1002#")
-    wait_until(lambda: "Alla linjer upptagna" in " ".join(module.state(2)["display"]), 10,
+    wait_until(lambda: "Alla linjer upptagna" in " ".join(module.handset(2)["display"]), 10,
                0.05, "the all-busy message on handset 2")
     module.do(2, "onhook")
 
