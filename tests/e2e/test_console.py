@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -290,6 +291,7 @@ def test_audio_and_led_tests(tmp_path: Path, pbx: Kamailio,
     console.send(b" ")
     console.read_until("(stopped)")
     console.read_until(PROMPT)
+    wait_until(lambda: _closed_wav(recording), 10, 0.05, "the earpiece file closed")
     samples, rate = read_wav(recording)
     tone_part = samples[int(0.5 * rate):int(1.5 * rate)]
     loop_part = samples[-int(1.5 * rate):-int(0.5 * rate)]
@@ -307,3 +309,13 @@ def test_audio_and_led_tests(tmp_path: Path, pbx: Kamailio,
     console.read_until("(stopped)")
     console.read_until(PROMPT)
     assert "not during a call" not in console.run("test headset")
+
+
+def _closed_wav(path: Path) -> bool:
+    """The recorder has written the WAV header (it does when the audio path closes)."""
+    try:
+        read_wav(path)
+    except (wave.Error, EOFError):
+        return False
+    return True
+

@@ -6,6 +6,7 @@ handsets, the call limit, de-registration, and a module reset in the middle of a
 
 from __future__ import annotations
 
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import USERS, wait_registered
-from tests.harness.audio_check import dominant_frequency
+from tests.harness.audio_check import dominant_frequency, read_wav
 from tests.harness.baresip import Baresip
 from tests.harness.dect import DectModuleProcess
 from tools.pbx.kamailio import Kamailio
@@ -131,7 +132,17 @@ def test_registration_group_ringing_and_a_module_reset_mid_call(
                "handset 2 idle again")
     assert "module restarted" in phone.log_tail(300)
     recording = max(heard.glob("earpiece-*.wav"), key=lambda f: f.stat().st_size)
+    wait_until(lambda: _closed_wav(recording), 10, 0.05, "handset 2's earpiece file closed")
     assert abs(dominant_frequency(recording, 0.5) - 1000) < 5  # the caller's 1 kHz tone
+
+
+def _closed_wav(path: Path) -> bool:
+    """The recorder has written the WAV header (it does when the audio path closes)."""
+    try:
+        read_wav(path)
+    except (wave.Error, EOFError):
+        return False
+    return True
 
 
 def test_a_call_between_handsets_the_call_limit_and_deregistration(
