@@ -135,6 +135,25 @@ def test_rpi_deskphone() -> None:
         "headset": {"green": 0}}
 
 
+@pytest.mark.parametrize("name", ["rpi-deskphone", "rpi-deskphone-oled", "rpi-deskphone-mcu"])
+def test_rpi_deskphones_carry_their_sound_paths(name: str) -> None:
+    from audio.routing import Path as AudioPath
+    from audio.setup import parse_audio
+
+    spec = parse_audio(load_profile(name).audio)
+    devices = {path.value: (config.capture_device, config.playback_device, config.rate,
+                            config.channels, config.period_frames)
+               for path, config in spec.paths.items()}
+    assert devices == {
+        "handset": ("plughw:CARD=Handset", "plughw:CARD=Handset", 16000, 1, 320),
+        "headset": ("plughw:CARD=Headset", "plughw:CARD=Headset", 16000, 1, 320),
+        "speaker": ("plughw:CARD=Speaker", "plughw:CARD=Speaker", 16000, 1, 320)}
+    assert spec.ringer is not None and spec.ringer.playback_device == "plughw:CARD=Speaker"
+    assert spec.pace is False  # real cards keep time themselves
+    assert dict(spec.jack) == {"kind": "alsa", "card": "Headset", "control": "Headphone Jack"}
+    assert AudioPath.HANDSET in spec.paths
+
+
 def test_rpi_deskphone_oled_differs_only_in_its_display() -> None:
     lcd, oled = load_profile("rpi-deskphone"), load_profile("rpi-deskphone-oled")
     assert oled.display is not None
