@@ -286,3 +286,64 @@ def test_a_headset_that_cannot_be_opened_is_named_and_the_call_stays_on_the_hand
         phone.stop()
     log = (tmp_path / "phone" / "phone.log").read_text()
     assert "headset: cannot open capture device 'usb_headset_cap'" in log
+
+
+def test_a_headset_pulled_out_mid_call_is_named_and_the_call_moves_to_the_handset(
+        tmp_path: Path, pbx: Kamailio, make_baresip) -> None:
+    """A USB headset carrying a call is pulled out: its ALSA device starts failing (here the
+    `file` plugin's pipe loses its reader, and alsa-lib reports an I/O error as a vanished USB
+    card does). The screen and the log say so, the call goes on at the handset, both ways."""
+    infile, outfile = tmp_path / "handset.in.raw", tmp_path / "handset.out.wav"
+    infile.write_bytes(tone_raw(500, 90))
+    head_in, head_out, head_pid = (tmp_path / "headset.in.raw", tmp_path / "headset.out.raw",
+                                   tmp_path / "headset.pid")
+    head_in.write_bytes(tone_raw(1500, 90))
+    conf = write_alsa_config(tmp_path, infile, outfile)
+    conf.write_text(conf.read_text() + (
+        'pcm.usb_headset_cap {\n  type file\n  slave { pcm { type null } }\n'
+        f'  file "/dev/null"\n  infile "{head_in}"\n  format "raw"\n}}\n'
+        'pcm.usb_headset_play {\n  type file\n  slave { pcm { type null } }\n'
+        f'  file "|echo $$ > {head_pid}; exec cat > {head_out}"\n  format "raw"\n}}\n'))
+    profile = write_profile(tmp_path)
+    profile.write_text(profile.read_text() + (
+        '[audio.paths.headset]\ncapture = "usb_headset_cap"\nplayback = "usb_headset_play"\n'
+        '[audio.jack]\nkind = "sim"\n'))
+    far = make_baresip("1002", tone_hz=1000, auto_answer=True)
+    line = LineSpec("1001", USERS["1001"], f"127.0.0.1:{pbx.port}", "Handset")
+    phone = PhoneProcess(tmp_path / "phone", phone_config([line]), board=str(profile),
+                         env={"ALSA_CONFIG_PATH": str(conf)}).start()
+    try:
+        wait_registered(phone)
+        phone.hook(True)
+        phone.keys("1002")
+        phone.wait_text("In call", 10)
+        far.wait_event("CALL_ESTABLISHED", 10)
+        phone.headset(True)
+        phone.wait_status(lambda s: s["audio"]["path"] == "headset", 10, "the sound on headset")
+        wait_until(lambda: head_pid.exists() and head_pid.read_text().strip().isdigit()
+                   and head_out.exists() and head_out.stat().st_size > 2 * RATE * 2, 20,
+                   what="2 s of the call out of the USB headset")
+        os.kill(int(head_pid.read_text()), 9)  # the card is gone
+        phone.wait_text("Headset failed", 10)
+        status = phone.status()
+        assert status["audio"]["failed_paths"] == ["headset"]
+        assert status["audio"]["path"] == "handset"
+        assert status["calls"][0]["state"] == "connected"
+        start = wav_bytes(outfile)
+        wait_until(lambda: wav_bytes(outfile) - start > 2.5 * RATE * 2, 20,
+                   what="the call to go on at the handset")
+        phone.hook(False)
+        far.wait_event("CALL_CLOSED", 10)
+    finally:
+        phone.stop()
+    log = (tmp_path / "phone" / "phone.log").read_text()
+    assert "headset: cannot write to device 'usb_headset_play'" in log, log[-3000:]
+    heard, rate = read_wav(far.wait_audio_files(1, 10)[0])
+    assert runs(dominant_by_window(heard, rate)) == [1500, 500], \
+        "baresip did not hear the headset, then the handset"
+    out = np.frombuffer(head_out.read_bytes(), dtype="<i2").astype(np.float64) / 32768
+    assert 1000 in runs(dominant_by_window(out, RATE), min_run=3), \
+        "the far end's tone did not come out of the headset before it was pulled"
+    samples, rate = read_wav(outfile)
+    assert 1000 in runs(dominant_by_window(samples[-int(2 * rate):], rate), min_run=3), \
+        "the far end's tone did not come out of the handset afterwards"
