@@ -140,6 +140,41 @@ def test_a_transfer_to_nobody_fails_and_the_call_comes_back(
                 and "1001" in e.get("peeruri", "")], "the failed transfer ended the call"
 
 
+def test_an_attended_transfer_to_nobody_fails_and_the_call_comes_back(
+        pbx: Kamailio, make_phone: PhoneFactory) -> None:
+    # the far end is a phone: its status tells whether it is held and still in the call
+    far = make_phone("1002", pbx.port, auto_answer=True)
+    phone = make_phone("1001", pbx.port)
+    wait_registered(far)
+    wait_registered(phone)
+    phone.dial("1002")
+    connected(far, "1001")
+    phone.wait_text("In call", 10)
+    phone.key("transfer")
+    phone.wait_text("Transfer to:", 5)
+    phone.keys("1009")  # a user of the PBX, but not registered: the PBX answers 404
+    phone.key("ok")  # call the target first (attended)
+    pbx.wait_message(lambda m: m.status == 404 and m.cseq_method == "INVITE"
+                     and "sip:1009@" in (m.header("To") or ""), 10,
+                     what="the PBX's 404 to the consult call")
+    phone.wait_text("Unknown number", 10)
+    status = phone.wait_status(lambda s: len(s["calls"]) == 1 and s["calls"][0]["held"]
+                               and s["terminals"][0]["mode"] == "none" and s, 10,
+                               "the consult call gone and the first call back on hold")
+    held = status["calls"][0]
+    assert held["remote"] == "1002" and held["state"] == "connected"
+    assert status["terminals"][0]["call"] == held["id"] and status["terminals"][0]["held"] == []
+    assert "On hold" in phone.screen_text()
+    far.wait_status(lambda s: s["calls"] and s["calls"][0]["remote_held"], 5,
+                    "1002 to see it is held")
+    phone.key("hold")
+    phone.wait_status(lambda s: s["calls"] and not s["calls"][0]["held"], 5, "resumed")
+    far.wait_status(lambda s: s["calls"] and not s["calls"][0]["remote_held"], 5,
+                    "1002 to see it is resumed")
+    connected(far, "1001")  # the far end's call with 1001 is still up
+    assert not pbx.messages("REFER"), "a REFER went out for a consult call that failed"
+
+
 def test_attended_transfer_joins_the_two_far_ends(pbx: Kamailio,
                                                   make_phone: PhoneFactory) -> None:
     first = make_phone("1002", pbx.port, auto_answer=True)
@@ -275,14 +310,15 @@ def test_do_not_disturb_answers_busy(pbx: Kamailio, make_phone: PhoneFactory,
     assert phone.status()["terminals"][0]["ringing"] is False
 
 
-@pytest.mark.parametrize("kind", ["always", "busy", "no_answer"])
+@pytest.mark.parametrize("kind", ["always", "busy", "no_answer", "dnd"])
 def test_forwarding_answers_302_with_the_target(pbx: Kamailio, make_phone: PhoneFactory,
                                                  kind: str) -> None:
     """The caller (a phone: pjsua follows the redirect) ends up at 1003."""
     extra = {"always": '[calls]\nforward_always = "1003"\n',
              "busy": '[calls]\nforward_busy = "1003"\ncall_waiting = false\n',
              "no_answer": '[calls]\nforward_no_answer = "1003"\n'
-                          "forward_no_answer_after = 5\n"}[kind]
+                          "forward_no_answer_after = 5\n",
+             "dnd": '[calls]\ndnd_action = "forward"\ndnd_forward_to = "1003"\n'}[kind]
     phone = make_phone("1001", pbx.port, extra=extra)
     target = make_phone("1003", pbx.port, auto_answer=True)
     caller = make_phone("1002", pbx.port)
@@ -291,6 +327,9 @@ def test_forwarding_answers_302_with_the_target(pbx: Kamailio, make_phone: Phone
     if kind == "busy":
         phone.hook(True)  # busy dialling
         phone.keys("55")
+    if kind == "dnd":
+        phone.key("dnd")
+        phone.wait_text("Do not disturb", 5)
     caller.dial("1001")
     if kind == "no_answer":
         phone.wait_text("Incoming call", 10)

@@ -99,6 +99,36 @@ def test_without_call_waiting_a_second_call_is_busy_or_forwarded() -> None:
     assert sip.last("redirect") == ("redirect", "in2", "1009")
 
 
+def test_a_line_key_in_a_call_holds_it_and_opens_a_new_call_on_that_line() -> None:
+    phone, sip, _ = make_phone({"lines": [
+        {"user": "1001", "registrar": "127.0.0.1:5060"},
+        {"user": "2001", "registrar": "127.0.0.1:5060"}]})
+    phone.on_sip_event(ev.RegistrationChanged(1, True, 200, "OK", 300))
+    term = phone.terminals[0]
+    first = connected_call(phone, sip)
+    keys(phone, "line2")
+    assert sip.last("hold") == ("hold", first) and phone.calls[first].held
+    assert term.status()["held"] == [first] and term.status()["tone"] == "dial"
+    assert term.status()["line"] == 1 and screen(phone).startswith("Dial:")
+    keys(phone, "1003")
+    assert sip.last("make_call")[2:] == (1, "1003")  # on the second line
+    assert term.status()["held"] == [first] and "resume" not in sip.names()
+
+
+def test_digits_while_the_call_is_held_start_a_new_call_beside_it() -> None:
+    phone, sip, _ = make_phone()
+    term = phone.terminals[0]
+    first = connected_call(phone, sip)
+    keys(phone, "hold")
+    sent = len(sip.sent)
+    keys(phone, "1003")
+    assert not [c for c in sip.sent[sent:] if c[0] == "send_dtmf"]  # not DTMF to the held call
+    second = sip.last("make_call")
+    assert second[1] != first and second[2:] == (0, "1003")
+    assert term.status()["held"] == [first] and phone.calls[first].held
+    assert "resume" not in sip.names()
+
+
 def test_blind_transfer_by_number() -> None:
     phone, sip, _ = make_phone()
     cid = connected_call(phone, sip)
@@ -141,6 +171,24 @@ def test_attended_transfer_joins_the_held_call_with_the_consult_call() -> None:
     assert sip.last("transfer_replaces") == ("transfer_replaces", first, consult)
     phone.on_sip_event(ev.TransferStatus(first, 200, "OK", True))
     assert ("hangup", first, 0) in sip.sent and ("hangup", consult, 0) in sip.sent
+
+
+def test_an_attended_transfer_to_nobody_gives_the_call_back_on_hold() -> None:
+    phone, sip, _ = make_phone()
+    first = connected_call(phone, sip)
+    keys(phone, "transfer", "1009", "ok")  # call the target first: nobody is there
+    consult = sip.last("make_call")[1]
+    assert consult != first and phone.calls[first].held
+    phone.on_sip_event(ev.CallStateChanged(consult, "disconnected", 404, "Not Found"))
+    term = phone.terminals[0]
+    assert term.status()["call"] == first and term.status()["held"] == []
+    assert term.mode.value == "none" and term.transfer is None
+    assert phone.calls[first].held and "On hold" in screen(phone)
+    assert text("unknown_number", "en") in screen(phone)
+    assert "transfer" not in sip.names() and "transfer_replaces" not in sip.names()
+    assert ("hangup", first, 0) not in sip.sent
+    keys(phone, "hold")
+    assert sip.last("resume") == ("resume", first) and "On hold" not in screen(phone)
 
 
 def test_transfer_with_three_calls_asks_which_to_join() -> None:
@@ -203,6 +251,19 @@ def test_do_not_disturb_rejects_but_lets_vips_through(tmp_path: Path) -> None:
     assert again.terminals[0].dnd
 
 
+def test_do_not_disturb_forwards_when_configured_to() -> None:
+    phone, sip, _ = make_phone({"calls": {"dnd_action": "forward", "dnd_forward_to": "1009",
+                                          "vip_numbers": ["1005"]}})
+    keys(phone, "dnd")
+    incoming(phone, "in1", "1003")
+    assert sip.last("redirect") == ("redirect", "in1", "1009")
+    assert "ring" not in sip.names() and "hangup" not in sip.names()
+    assert phone.calls["in1"].ended and not phone.terminals[0].status()["ringing"]
+    incoming(phone, "in2", "1005")  # a VIP still rings
+    assert sip.last("ring") == ("ring", "in2")
+    assert [c for c in sip.sent if c[0] == "redirect"] == [("redirect", "in1", "1009")]
+
+
 def test_forwarding_always_and_after_no_answer() -> None:
     phone, sip, _ = make_phone({"calls": {"forward_always": "0701234567"}})
     incoming(phone, "in1", "1003")
@@ -235,6 +296,20 @@ def test_recording_to_the_data_directory_stops_at_hang_up(tmp_path: Path) -> Non
     assert path.parent == tmp_path / "recordings" and "REC" in screen(phone)
     phone.terminals[0].hook(False)
     assert sip.sent[-1] == ("stop_recording",) or ("stop_recording",) in sip.sent
+
+
+def test_the_record_key_again_stops_the_recording(tmp_path: Path) -> None:
+    phone, sip, _ = make_phone(data_dir=tmp_path)
+    cid = connected_call(phone, sip)
+    keys(phone, "record")
+    assert "start_recording" in sip.names() and "REC" in screen(phone).split("\n")[2]
+    assert "stop_recording" not in sip.names()
+    keys(phone, "record")
+    assert sip.names().count("stop_recording") == 1
+    assert "REC" not in screen(phone) and not phone.terminals[0].status()["recording"]
+    assert phone.terminals[0].status()["call"] == cid  # the call goes on
+    phone.terminals[0].hook(False)
+    assert sip.names().count("stop_recording") == 1  # nothing left to stop at hang-up
 
 
 ROLES = {"roles": [{"name": "Direct"},
