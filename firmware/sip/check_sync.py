@@ -1,19 +1,26 @@
 """check-sync: the PBX telling the phone to fetch its provisioning files now (NOTIFY, Event:
-check-sync, as Yealink, Snom, Poly and Gigaset phones take it).
+check-sync, as Yealink, Snom, Poly and Gigaset phones take it); and the other requests outside
+any dialog that pjsua2 drops unanswered.
 
-pjsua2 drops an out-of-dialog NOTIFY whose event it does not know, unanswered; but its message
-log carries every request it receives, with the transport and the address it came from. The
-engine reads the NOTIFYs from that log (``received_notify``) and this module decides:
+pjsua2 drops an out-of-dialog NOTIFY whose event it does not know, and a REFER outside any
+dialog, unanswered; but its message log carries every request it receives, with the transport
+and the address it came from. The engine reads those requests from that log
+(``received_request``) and this module decides:
 
-- taken only when it arrives over a registered flow: the same transport and the same
-  address and port the line's REGISTER answers came from (the registrar, or the outbound proxy
-  that carries the registration). Anything else is ignored and logged, not answered, so the
-  phone cannot be used to reflect packets at a third party;
+- a check-sync is taken only when it arrives over a registered flow: the same transport and
+  the same address and port the line's REGISTER answers came from (the registrar, or the
+  outbound proxy that carries the registration). Anything else is ignored and logged, not
+  answered, so the phone cannot be used to reflect packets at a third party;
 - ``reboot=true`` (an Event parameter) asks for a restart after the fetch; the phone honours it
   only with ``provisioning.check_sync_reboot``;
-- NOTIFYs of other events are pjsua2's business (message-summary) and left alone;
-- the answer (200 OK) is built here and sent by the engine from its own socket to the top
-  Via (RFC 3261 18.2.2), since pjsua2 will not.
+- an out-of-dialog NOTIFY of any other event (but message-summary, which is pjsua2's) is
+  answered ``481 Subscription does not exist`` (RFC 6665 4.1.3), and an out-of-dialog REFER
+  ``403 Out-of-dialog REFER not accepted`` (RFC 3515: the phone transfers only its own calls);
+  over UDP to the address the request came from (never to an address the Via merely names),
+  over TCP or TLS only on a registered flow; requests inside a dialog (To with a tag) are
+  pjsua2's, which answers them;
+- the answer is built here and sent by the engine from its own socket (RFC 3261 18.2.2),
+  since pjsua2 will not.
 """
 
 from __future__ import annotations
@@ -33,8 +40,9 @@ log = logging.getLogger("luren.sip")
 
 EVENT = "check-sync"
 
-_RX = re.compile(r"RX \d+ bytes Request msg NOTIFY/cseq=\d+ \(\S+\) from (UDP|TCP|TLS)6? "
-                 r"(\S+):(\d+):\n")
+_RX = re.compile(r"RX \d+ bytes Request msg (?:NOTIFY|REFER)/cseq=\d+ \(\S+\) from "
+                 r"(UDP|TCP|TLS)6? (\S+):(\d+):\n")
+OWN_EVENTS = frozenset({"message-summary"})  # out-of-dialog NOTIFYs pjsua2 answers itself
 _VIA = re.compile(r"SIP/2\.0/(\w+)\s+([^;\s]+)(.*)", re.S)
 
 
@@ -51,8 +59,8 @@ class Flow:
 
 
 @dataclass(frozen=True)
-class ReceivedNotify:
-    """A NOTIFY pjsua2 logged: the flow it came over and the message."""
+class ReceivedRequest:
+    """A NOTIFY or REFER pjsua2 logged: the flow it came over and the message."""
 
     flow: Flow
     message: SipMessage
@@ -60,18 +68,21 @@ class ReceivedNotify:
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do with a NOTIFY: the line it is for (None: ignore it), the answer to send
-    (b"" for none), whether it asks for a restart, and why, in words."""
+    """What to do with a request: the line a check-sync is for (None: nothing to act on), the
+    answer to send (b"" for none), whether it asks for a restart, and why, in words;
+    `reply_to`: send the answer to this flow's address (UDP), not to the top Via's."""
 
     line: int | None
     answer: bytes
     reboot: bool
     reason: str
+    reply_to: Flow | None = None
 
 
-def received_notify(log_text: str) -> ReceivedNotify | None:
-    """The NOTIFY in a pjsua2 "RX ..." log entry, or None for every other entry."""
-    if not log_text.startswith("RX ") or "Request msg NOTIFY/" not in log_text[:80]:
+def received_request(log_text: str) -> ReceivedRequest | None:
+    """The NOTIFY or REFER in a pjsua2 "RX ..." log entry, or None for every other entry."""
+    if not log_text.startswith("RX ") or not ("Request msg NOTIFY/" in log_text[:80]
+                                              or "Request msg REFER/" in log_text[:80]):
         return None
     match = _RX.match(log_text)
     if match is None:
@@ -79,18 +90,32 @@ def received_notify(log_text: str) -> ReceivedNotify | None:
     raw = log_text[match.end():]
     raw = raw.split("\n--end msg--", 1)[0]
     message = parse_message(raw.encode("utf-8", "replace"))
-    if message is None or message.method != "NOTIFY":
+    if message is None or message.method not in ("NOTIFY", "REFER"):
         return None
     host = match.group(2).strip("[]")
-    return ReceivedNotify(Flow(match.group(1), host, int(match.group(3))), message)
+    return ReceivedRequest(Flow(match.group(1), host, int(match.group(3))), message)
 
 
-def decide(notify: ReceivedNotify, flows: Mapping[int, Flow]) -> Decision:
-    """Accept a check-sync over a registered flow; see the module text."""
+def decide(notify: ReceivedRequest, flows: Mapping[int, Flow]) -> Decision:
+    """Accept a check-sync over a registered flow, refuse stray requests; see the module
+    text."""
     message = notify.message
     event, params = header_params(message.header("event"))
-    if event.strip().lower() != EVENT:
-        return Decision(None, b"", False, "")  # pjsua2's (message-summary ...) or nobody's
+    event = event.strip().lower()
+    if message.method == "NOTIFY" and event == EVENT:
+        return _check_sync(notify, flows, params)
+    if _in_dialog(message) or event in OWN_EVENTS:
+        return Decision(None, b"", False, "")  # pjsua2 answers it (481 when no dialog)
+    if message.method == "REFER":
+        return _refuse(notify, flows, 403, "Out-of-dialog REFER not accepted",
+                       "a REFER outside any call")
+    return _refuse(notify, flows, 481, "Subscription does not exist",
+                   f"a NOTIFY ({event or 'no event'}) for no subscription")
+
+
+def _check_sync(notify: ReceivedRequest, flows: Mapping[int, Flow],
+                params: Mapping[str, str]) -> Decision:
+    message = notify.message
     lines = [line for line, flow in sorted(flows.items()) if flow == notify.flow]
     if not lines:
         return Decision(None, b"", False,
@@ -100,6 +125,22 @@ def decide(notify: ReceivedNotify, flows: Mapping[int, Flow]) -> Decision:
     return Decision(lines[0], response(message, 200, "OK"), reboot,
                     f"check-sync from {notify.flow} (line {lines[0] + 1})"
                     + (", reboot=true" if reboot else ""))
+
+
+def _in_dialog(message: SipMessage) -> bool:
+    return ";tag=" in (message.header("to") or "").replace(" ", "").lower()
+
+
+def _refuse(notify: ReceivedRequest, flows: Mapping[int, Flow], status: int, reason: str,
+            what: str) -> Decision:
+    """A stray request's refusal: to its source over UDP, on a registered flow otherwise."""
+    registered = notify.flow in flows.values()
+    if not registered and notify.flow.transport != "UDP":
+        return Decision(None, b"", False, f"{what} from {notify.flow} ignored (not answered "
+                                          "over TCP/TLS: not a registered flow)")
+    return Decision(None, response(notify.message, status, reason), False,
+                    f"{what} from {notify.flow}: answered {status} {reason}",
+                    None if registered else notify.flow)
 
 
 def response(request: SipMessage, status: int, reason: str) -> bytes:
@@ -157,9 +198,11 @@ class AnswerSender:
         self._bind_host = "" if bind_host in ("0.0.0.0", "::") else bind_host
         self._udp: socket.socket | None = None
 
-    def send(self, answer: bytes, request: SipMessage) -> None:
-        """Send `answer` where `request`'s top Via says; problems are logged, never raised."""
-        where = reply_address(request)
+    def send(self, answer: bytes, request: SipMessage, source: Flow | None = None) -> None:
+        """Send `answer` where `request`'s top Via says, or to `source` (a UDP request's
+        address and port); problems are logged, never raised."""
+        where = (source.transport, source.host, source.port) if source is not None \
+            else reply_address(request)
         if where is None:
             log.warning("check-sync: cannot answer, the request's Via is unreadable")
             return

@@ -31,7 +31,7 @@ from audio.tones import ToneSegment
 from firmware.config import LineConfig, PhoneConfig
 from firmware.mwi import parse_message_summary
 from firmware.sip import events as ev
-from firmware.sip.check_sync import AnswerSender, Flow, decide, received_notify
+from firmware.sip.check_sync import AnswerSender, Flow, decide, received_request
 from firmware.sip.ivr_media import IvrLeg
 from firmware.sip.media import AudioEnds, Graveyard, TerminalMedia
 from firmware.sip.uri import host_port, is_dialable_uri, parse_party, retry_after_seconds
@@ -856,13 +856,14 @@ class SipEngine:
 
     def _on_rx_log(self, text: str) -> None:
         """A request pjsip received, from its log: a check-sync NOTIFY is answered here and
-        reported (`firmware.sip.check_sync`); everything else is pjsua2's business."""
-        notify = received_notify(text)
+        reported, stray NOTIFYs and REFERs outside any dialog are refused
+        (`firmware.sip.check_sync`); everything else is pjsua2's business."""
+        notify = received_request(text)
         if notify is None:
             return
         decision = decide(notify, self._flows)
         if decision.answer:
-            self._answers.send(decision.answer, notify.message)
+            self._answers.send(decision.answer, notify.message, decision.reply_to)
         if decision.line is None:
             if decision.reason:
                 log.warning("%s", decision.reason)

@@ -331,10 +331,9 @@ def test_out_of_dialog_refer_places_no_call_and_harms_nothing(
     phone = call.phone
     answer = ask(phone.sip_port, "REFER",
                  ["Refer-To: <sip:1003@127.0.0.1>", "Referred-By: <sip:probe@127.0.0.1>"])
-    # Never accepted. pjsip drops a REFER outside any dialog unanswered (RFC 3515 wants a
-    # 4xx/5xx; pjsua2 offers no hook to answer methods no module takes: a known gap,
-    # docs/sip-conformance.md); the sender's transaction times out, nothing else happens.
-    assert answer is None or 400 <= answer.status < 600, code(answer)
+    # Never accepted. pjsip drops a REFER outside any dialog unanswered; the engine reads it
+    # from pjsip's message log and refuses it (firmware/sip/check_sync.py).
+    assert answer is not None and answer.status == 403, code(answer)
     assert_phone_fine(phone, pbx)  # an OPTIONS round trip: the REFER has been handled
     assert_call_goes_on(phone, call.call_id, FAR_TONE)  # and no second call exists
     hang_up_and_call_again(call)
@@ -416,10 +415,10 @@ def test_out_of_dialog_notify_for_a_subscription_that_never_existed_harms_nothin
     answer = ask(phone.sip_port, "NOTIFY",
                  ["Event: dialog", "Subscription-State: active;expires=300"],
                  body=DIALOG_INFO, content_type="application/dialog-info+xml")
-    # RFC 6665 4.1.3 wants 481; pjsip drops a NOTIFY outside any dialog for an event no
-    # module takes (only message-summary has one), unanswered: the known gap of
-    # docs/sip-conformance.md. Never accepted, and nothing changes on the phone.
-    assert answer is None or answer.status == 481, code(answer)
+    # RFC 6665 4.1.3: 481. pjsip drops a NOTIFY outside any dialog for an event no module
+    # takes (only message-summary has one); the engine answers it from pjsip's message log.
+    # Never accepted, and nothing changes on the phone.
+    assert answer is not None and answer.status == 481, code(answer)
     assert_phone_fine(phone, pbx)
     assert_call_goes_on(phone, call.call_id, FAR_TONE)
     hang_up_and_call_again(call)
