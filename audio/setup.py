@@ -48,16 +48,22 @@ class AudioSpec:
     pace: bool = False  # the devices do not keep time (ALSA null/file plugins in tests)
     jack: Mapping[str, Any] = field(default_factory=dict)
     ringer: PathConfig | None = None  # playback only
+    channels: Mapping[int, PathConfig] = field(default_factory=dict)  # a DECT base's voice
+
+
+VOICE_CHANNELS = 4  # a DECT radio module's voice channels, 0..3 (docs/dect.md)
 
 
 def parse_audio(table: Mapping[str, Any]) -> AudioSpec:
-    """Check an `[audio]` table: paths handset/headset/speaker/ringer, `pace`, `jack`."""
-    unknown = set(table) - {"paths", "pace", "jack", "media_rate"}
+    """Check an `[audio]` table: paths handset/headset/speaker/ringer, `pace`, `jack`; or a
+    DECT base's voice `channels` (0..3), each an ALSA path like the others."""
+    unknown = set(table) - {"paths", "pace", "jack", "media_rate", "channels"}
     if unknown:
         raise AudioSpecError(f"audio: unknown key {sorted(unknown)[0]!r}")
+    channels = _channels(table.get("channels", {}))
     raw_paths = dict(table.get("paths", {})) if isinstance(table.get("paths"), Mapping) else {}
     raw_ringer = raw_paths.pop("ringer", None)
-    if not raw_paths:
+    if not raw_paths and not channels:
         raise AudioSpecError("audio.paths: give at least one path (handset, headset, speaker)")
     paths = {_path_name(name): _path_config(name, raw) for name, raw in raw_paths.items()}
     ringer = None if raw_ringer is None else _path_config("ringer", raw_ringer, capture=False)
@@ -66,7 +72,19 @@ def parse_audio(table: Mapping[str, Any]) -> AudioSpec:
     if not isinstance(table.get("pace", False), bool):
         raise AudioSpecError("audio.pace: must be true or false")
     return AudioSpec(paths, bool(table.get("pace", False)), _jack(table.get("jack", {})),
-                     ringer)
+                     ringer, channels)
+
+
+def _channels(raw: Any) -> dict[int, PathConfig]:
+    """`[audio.channels.N]`: the ALSA capture and playback of the radio's voice channel N."""
+    if not isinstance(raw, Mapping):
+        raise AudioSpecError("audio.channels: must be a table of channels 0..3")
+    out = {}
+    for key, path in raw.items():
+        if not str(key).isdigit() or not 0 <= int(key) < VOICE_CHANNELS:
+            raise AudioSpecError(f"audio.channels.{key}: a voice channel is 0..3")
+        out[int(key)] = _path_config(f"channel{int(key)}", path, where=f"audio.channels.{key}")
+    return out
 
 
 JACK_KEYS = {"none": set(), "sim": set(), "gpio": {"pin", "plugged"},
@@ -104,8 +122,8 @@ def _path_name(name: str) -> Path:
                              ) from None
 
 
-def _path_config(name: str, raw: Any, *, capture: bool = True) -> PathConfig:
-    where = f"audio.paths.{name}"
+def _path_config(name: str, raw: Any, *, capture: bool = True, where: str = "") -> PathConfig:
+    where = where or f"audio.paths.{name}"
     if not isinstance(raw, Mapping):
         raise AudioSpecError(f"{where}: must be a table")
     unknown = set(raw) - (set(PATH_KEYS) if capture else set(PATH_KEYS) - {"capture"})
@@ -267,4 +285,7 @@ def build_audio(table: Mapping[str, Any] | None, data_dir: FsPath,
     `gpio` and `clock` serve headset detection on a GPIO pin or by polling ALSA."""
     if not table:
         return None
-    return AudioSystem(parse_audio(table), data_dir, dispatch, gpio=gpio, clock=clock)
+    spec = parse_audio(table)
+    if not spec.paths:  # a DECT base: its sound is the radio's voice channels
+        return None
+    return AudioSystem(spec, data_dir, dispatch, gpio=gpio, clock=clock)

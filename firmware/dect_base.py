@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from board.dect.radio import DectRadio, HandsetInfo
 from board.parts import Board, TextDisplay
@@ -31,6 +32,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("luren.dect")
 
 HANDSETS: Final = 6
+
+
+class VoiceSwitch(Protocol):
+    """The radio's voice channels as sound devices (`audio.voice_channels.VoiceChannels`)."""
+
+    on_failure: Callable[[int, str], None] | None
+
+    def connect(self, terminal: int, channel: int | None) -> None: ...
+    def status(self) -> dict[str, Any]: ...
+
+
 INTERNAL: Final = re.compile(r"\*\*([1-6])")
 DEFAULT_PIN: Final = "0000"
 DISPLAY_COLS, DISPLAY_ROWS = 24, 3
@@ -65,6 +77,8 @@ class DectBase:
         self.registered: dict[int, HandsetInfo] = {}
         self.last_registration: str = ""
         self._channels: dict[int, int] = {}  # handset -> voice channel of its call
+        self.voice: VoiceSwitch | None = None
+        self.voice_error = ""  # the last voice channel device failure, in words
         self._ringing: dict[int, str] = {}  # handset -> caller shown while it rings
         self._window_done = False  # the config's open_window has been acted on
         radio.on_handset_list = self._handset_list
@@ -85,8 +99,13 @@ class DectBase:
                 lines[handset.number - 1] = [handset.line - 1]
         return lines
 
-    def attach(self, phone: Phone) -> None:
+    def attach(self, phone: Phone, voice: VoiceSwitch | None = None) -> None:
+        """`voice`: the radio's voice channels as sound devices (`audio.voice_channels`);
+        None where the profile maps none (the simulator records each handset's audio)."""
         self.phone = phone
+        self.voice = voice
+        if voice is not None:
+            voice.on_failure = self._voice_failed
         phone.internal_number = self.internal_number
         self.config_changed(phone.config)
 
@@ -179,6 +198,7 @@ class DectBase:
         if not up:  # calls on the handsets are lost: nothing to carry or ring for
             for number in list(self._channels):
                 self.radio.audio(number, None)
+                self._connect(number, None)
             for number in list(self._ringing):
                 self.radio.ring(number, False)
             self._channels.clear()
@@ -221,9 +241,20 @@ class DectBase:
             if free:
                 self._channels[number] = free[0]
                 self.radio.audio(number, free[0])
+                self._connect(number, free[0])
         elif not talking and number in self._channels:
             del self._channels[number]
             self.radio.audio(number, None)
+            self._connect(number, None)
+
+    def _connect(self, number: int, channel: int | None) -> None:
+        """Handset `number`'s call audio onto the sound devices of voice `channel`."""
+        if self.voice is not None:
+            self.voice.connect(number - 1, channel)
+
+    def _voice_failed(self, channel: int, message: str) -> None:
+        self.voice_error = f"voice channel {channel}: {message}"
+        log.warning("DECT %s", self.voice_error)
 
     # -- what the console and the API do ----------------------------------------------------
     def open_window(self) -> str | None:
@@ -254,6 +285,8 @@ class DectBase:
             "window": {"open": self.radio.window_open,
                        "seconds_left": self.radio.window_seconds_left},
             "last_registration": self.last_registration,
+            "voice": (dict(self.voice.status(), last_error=self.voice_error)
+                      if self.voice is not None else None),
             "handsets": [{"number": n, "name": self.name_of(n), "ipui": h.ipui,
                           "line": lines.get(n, 0), "offhook": self.radio.offhook(n),
                           "audio_channel": self._channels.get(n)}

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from serial import SerialException
 
 from audio.setup import build_audio
+from audio.voice_channels import build_voice_channels
 from board.profile import BoardProfile, build_board, load_profile
 from firmware.api import ControlApi
 from firmware.clock import Clock
@@ -88,6 +89,8 @@ async def run_phone(options: RunOptions) -> int:
             boards = [board]
         audio = build_audio(profile.audio, options.data_dir, loop.call_soon_threadsafe,
                             gpio=getattr(board, "gpio", None), clock=clock)
+        voice = (build_voice_channels(profile.audio, len(boards), loop.call_soon_threadsafe)
+                 if dect is not None else None)
     except (OSError, RuntimeError, ValueError, SerialException) as exc:
         log.error("the board cannot start: %s", exc)
         return 1
@@ -98,14 +101,14 @@ async def run_phone(options: RunOptions) -> int:
         if prov.outcome.changed and prov.client.reset:
             overrides.drop(prov.client.reset)
     config = overrides.apply()  # the provisioned file, and the user's changes on top
-    engine = SipEngine(config, sink, options.data_dir,
-                       audio.ends if audio is not None else None, terminals=len(boards))
+    ends = voice.ends if voice is not None else audio.ends if audio is not None else None
+    engine = SipEngine(config, sink, options.data_dir, ends, terminals=len(boards))
     phone = Phone(config, clock, engine, boards, audio=audio, data_dir=options.data_dir,
                   overrides=overrides,
                   terminal_lines=dect.terminal_lines() if dect is not None else None)
     phone_box.append(phone)
     if dect is not None:
-        dect.attach(phone)
+        dect.attach(phone, voice)
     stop = asyncio.Event()
     reboot: list[str] = []
 
@@ -122,6 +125,8 @@ async def run_phone(options: RunOptions) -> int:
             if prov is not None else None)
     if options.rediscover is not None:
         _keep_discovering(options.rediscover, phone, clock, restart)
+    if voice is not None:
+        voice.start()
     if audio is not None:
         audio.on_failure = phone.audio_failed
         audio.on_headset = phone.headset_changed
@@ -175,6 +180,8 @@ async def run_phone(options: RunOptions) -> int:
     phone.close()
     if audio is not None:
         audio.stop()
+    if voice is not None:
+        voice.stop()
     if board is not None:
         board.close()
     if dect is not None:

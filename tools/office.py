@@ -9,7 +9,7 @@
   its handset after `answer_after_rings` rings and puts it back when the call has ended;
 - the simulated DECT radio module (`python -m board.dect.sim`, tools/dect_module.py) with the
   handsets Reception, Lager and Verkstad already in its EEPROM file, and the DECT base 1003
-  (`luren run --board dect-base`) on the module's pty: the three handsets ring together for
+  (`luren run --board sim-dect-base`) on the module's pty: the three handsets ring together for
   1003. A person (or a test) drives the handsets through the module's control socket.
 
 Where everything is goes to `<office dir>/office.json` (written atomically once every phone is
@@ -299,7 +299,7 @@ class Office:
         """The DECT base on the module's pty, not started yet (`_start_processes`)."""
         assert self.site is not None and self.module is not None
         config = base_config(self.site.bootstrap(MACS[BASE[0]]), self.module.pty)
-        self.base = PhoneProcess(self.root / "dect-base", config, board="dect-base")
+        self.base = PhoneProcess(self.root / "dect-base", config, board="sim-dect-base")
 
     def _luren_processes(self) -> list[tuple[str, PhoneProcess]]:
         """Every `luren run` of the office, with what to call it in messages."""

@@ -21,7 +21,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -196,9 +196,13 @@ class SipEngine:
     except `start()` (waits for the library to come up) and `stop()`."""
 
     def __init__(self, config: PhoneConfig, sink: EventSink, data_dir: Path,
-                 audio_ends: AudioEnds | None = None, terminals: int = 1) -> None:
+                 audio_ends: AudioEnds | Sequence[AudioEnds] | None = None,
+                 terminals: int = 1) -> None:
+        """`audio_ends`: the sound hardware of terminal 0 (a desk phone's), or one per
+        terminal (a DECT base's voice channels); None: the simulator's WAV files."""
         self._cfg = config
-        self._audio_ends = audio_ends
+        self._audio_ends: list[AudioEnds | None] = (
+            list(audio_ends) if isinstance(audio_ends, Sequence) else [audio_ends])
         self._sink = sink
         self._data_dir = data_dir
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -477,12 +481,14 @@ class SipEngine:
         sim = self._cfg.sim
         record_dir = self._data_dir / "audio" if sim.record_earpiece else None
         listen = self._inband_digit if self._cfg.sip.detect_inband_dtmf else None
+        ends = self._audio_ends + [None] * self._terminals
         self._media = TerminalMedia(record_dir, sim.mic_tone_hz, sim.mic_file,
-                                    ends=self._audio_ends, dtmf_report=listen,
+                                    ends=ends[0], dtmf_report=listen,
                                     graveyard=self._graveyard)
         self._medias = [self._media] + [  # a DECT base's other handsets, each its own audio
             TerminalMedia(record_dir / f"handset{n}" if record_dir else None, sim.mic_tone_hz,
-                          sim.mic_file, dtmf_report=listen, graveyard=self._graveyard)
+                          sim.mic_file, ends=ends[n - 1], dtmf_report=listen,
+                          graveyard=self._graveyard)
             for n in range(2, self._terminals + 1)]
         for index, line in enumerate(self._cfg.lines):
             self._add_account(index, line)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from tests.e2e.conftest import USERS, wait_registered
@@ -19,7 +20,7 @@ from tests.harness.baresip import Baresip
 from tests.harness.dect import DectModuleProcess
 from tools.pbx.kamailio import Kamailio
 from tools.pbx.waiting import wait_until
-from tools.phoneproc import PhoneProcess
+from tools.phoneproc import REPO_ROOT, PhoneProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -54,9 +55,10 @@ def phones() -> Iterator[list[PhoneProcess]]:
 
 
 def start_base(tmp_path: Path, pbx: Kamailio, module: DectModuleProcess,
-               phones: list[PhoneProcess], extra: str = "") -> PhoneProcess:
+               phones: list[PhoneProcess], extra: str = "", *, board: str = "sim-dect-base",
+               env: dict[str, str] | None = None) -> PhoneProcess:
     phone = PhoneProcess(tmp_path / "base", base_config(pbx, module, extra), test_clock=True,
-                         board="dect-base")
+                         board=board, env=env)
     phones.append(phone.start(30))
     wait_registered(phone)
     return phone
@@ -177,3 +179,69 @@ def test_a_call_between_handsets_the_call_limit_and_deregistration(
     wait_until(lambda: [h["number"] for h in command(phone, "dect")["data"]["dect"]
                         ["handsets"]] == [1, 2, 4], 10, 0.05, "handset 3 gone")
     assert not command(phone, "dect deregister 3")["ok"]
+
+
+def test_each_handsets_call_goes_through_its_voice_channels_alsa_devices(
+        tmp_path: Path, pbx: Kamailio, module: DectModuleProcess,
+        phones: list[PhoneProcess], make_baresip: Any) -> None:
+    """The dect-base profile maps the module's voice channels to ALSA devices (here the `file`
+    plugin over `null`): two handsets in two calls at once, each call's audio both ways
+    through the devices of the channel its handset was given, and nothing else."""
+    rate, tones = 16000, {0: 1500, 1: 500}  # what each channel's microphone side carries
+    conf, profile = tmp_path / "asoundrc", tmp_path / "dect-alsa.toml"
+    sim = Path(REPO_ROOT / "board" / "profiles" / "sim-dect-base.toml").read_text()
+    parts, tables = [], ["\n[audio]\npace = true  # the null plugin keeps no time\n"]
+    for channel, freq in tones.items():
+        infile = tmp_path / f"channel{channel}.in.raw"
+        t = np.arange(90 * rate) / rate
+        infile.write_bytes((np.sin(2 * np.pi * freq * t) * 8000).astype("<i2").tobytes())
+        parts.append(
+            f'pcm.dect{channel}_cap {{\n  type file\n  slave {{ pcm {{ type null }} }}\n'
+            f'  file "/dev/null"\n  infile "{infile}"\n  format "raw"\n}}\n'
+            f'pcm.dect{channel}_play {{\n  type file\n  slave {{ pcm {{ type null }} }}\n'
+            f'  file "{tmp_path / f"channel{channel}.out.wav"}"\n  format "wav"\n}}\n')
+        tables.append(f'[audio.channels.{channel}]\ncapture = "dect{channel}_cap"\n'
+                      f'playback = "dect{channel}_play"\n')
+    conf.write_text("".join(parts))
+    profile.write_text(sim.replace('name = "sim-dect-base"', 'name = "dect-alsa"')
+                       + "".join(tables))
+    phone = start_base(tmp_path, pbx, module, phones, board=str(profile),
+                       env={"ALSA_CONFIG_PATH": str(conf)})
+    register_up_to(phone, module, 4)
+    first: Baresip = make_baresip("1002", tone_hz=1000)
+    second: Baresip = make_baresip("1004", tone_hz=700)
+    first.dial(first.uri_of("1001"))  # line 1: handsets 1-3 ring
+    wait_until(lambda: module.handset(2)["ringing"], 10, 0.05, "handset 2 ringing")
+    module.do(2, "offhook")
+    first.wait_event("CALL_ESTABLISHED", 10)
+    second.dial(second.uri_of("1003"))  # line 2: handset 4
+    wait_until(lambda: module.handset(4)["ringing"], 10, 0.05, "handset 4 ringing")
+    module.do(4, "offhook")
+    second.wait_event("CALL_ESTABLISHED", 10)
+    wait_until(lambda: (module.handset(2)["audio_channel"],
+                        module.handset(4)["audio_channel"]) == (0, 1), 5, 0.05,
+               "voice channels 0 and 1 for handsets 2 and 4")
+    voice = command(phone, "dect")["data"]["dect"]["voice"]
+    assert voice["channels"] == [0, 1] and voice["connected"] == {"2": 0, "4": 1}
+    for channel in tones:
+        out = tmp_path / f"channel{channel}.out.wav"
+        wait_until(lambda out=out: out.exists() and out.stat().st_size > 44 + 3 * rate * 2, 20,
+                   0.05, f"3 s of a call out of voice channel {channel}")
+    module.do(2, "onhook")
+    module.do(4, "onhook")
+    first.wait_event("CALL_CLOSED", 10)
+    second.wait_event("CALL_CLOSED", 10)
+    wait_until(lambda: command(phone, "dect")["data"]["dect"]["voice"]["connected"] == {}, 10,
+               0.05, "both channels let go")
+    phones.remove(phone)
+    phone.stop()  # the channels' WAV headers are written when their devices close
+
+    for channel, far_tone in ((0, 1000), (1, 700)):
+        assert abs(dominant_frequency(tmp_path / f"channel{channel}.out.wav", 0.5)
+                   - far_tone) < 5, f"the far end's tone did not come out of channel {channel}"
+    for caller, tone in ((first, 1500), (second, 500)):
+        heard = caller.wait_audio_files(1, 10)[0]
+        assert abs(dominant_frequency(heard, 0.5) - tone) < 5, \
+            f"{caller} did not hear its handset's voice channel"
+    assert not list((phone.data_dir / "audio").rglob("earpiece-*.wav")), \
+        "a handset's call went to the simulator's recording instead of its channel"

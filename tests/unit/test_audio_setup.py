@@ -57,10 +57,25 @@ def test_paths_are_parsed() -> None:
     ({"paths": PATHS, "jack": {"kind": "gpio", "pin": 5, "plugged": 0}}, "audio.jack.plugged"),
     ({"paths": PATHS, "jack": {"kind": "evdev"}}, "audio.jack.device"),
     ({"paths": PATHS, "jack": {"kind": "alsa", "pin": 3}}, "audio.jack.pin: not a key"),
+    ({"channels": {"4": PATHS["handset"]}}, "audio.channels.4: a voice channel is 0..3"),
+    ({"channels": {"x": PATHS["handset"]}}, "audio.channels.x: a voice channel is 0..3"),
+    ({"channels": {"0": {"capture": "hw:0"}}}, "audio.channels.0.playback: an ALSA device"),
+    ({"channels": {"0": {**PATHS["handset"], "gain": 2}}},
+     "audio.channels.0: unknown key 'gain'"),
+    ({"channels": [1, 2]}, "audio.channels: must be a table"),
 ])
 def test_bad_tables_name_the_key(table: dict, words: str) -> None:
     with pytest.raises(AudioSpecError, match=words):
         parse_audio(table)
+
+
+def test_voice_channels_of_a_dect_base_are_parsed_and_make_no_desk_audio(
+        tmp_path: Path) -> None:
+    table = {"channels": {"0": PATHS["handset"], "3": PATHS["speaker"]}, "pace": True}
+    spec = parse_audio(table)
+    assert sorted(spec.channels) == [0, 3] and spec.paths == {}
+    assert spec.channels[3].rate == 48000 and spec.channels[0].name == "channel0"
+    assert build_audio(table, tmp_path, lambda fn: fn()) is None
 
 
 def test_echo_is_cancelled_only_hands_free(tmp_path: Path) -> None:

@@ -41,7 +41,8 @@ from board.profile import (
 from board.sim import SIM_LEDS, sim_board
 from firmware.clock import ManualClock
 
-SHIPPED = ["dect-base", "rpi-deskphone", "rpi-deskphone-mcu", "rpi-deskphone-oled", "sim"]
+SHIPPED = ["dect-base", "rpi-deskphone", "rpi-deskphone-mcu", "rpi-deskphone-oled", "sim",
+           "sim-dect-base"]
 BUS_PINS = {2, 3, 7, 8, 9, 10, 11, 14, 15}  # I2C, SPI, UART
 MISSING_RPI = ('keypad: RPi.GPIO is not installed (pip install luren[rpi]) — '
                'use gpio = "libgpiod" on a Raspberry Pi 5')
@@ -177,6 +178,19 @@ def test_dect_base() -> None:
     assert (profile.kind, profile.terminals) == ("dect-base", 6)
     assert profile.dect is not None and profile.dect.port == "/dev/ttyUSB0"
     assert (profile.keypad, profile.display) == (None, None)
+    from audio.setup import parse_audio
+
+    spec = parse_audio(profile.audio)
+    assert spec.paths == {} and spec.ringer is None  # no sound of its own: the handsets'
+    assert {n: (c.capture_device, c.playback_device, c.rate) for n, c in spec.channels.items()
+            } == {n: (f"plughw:CARD=Dect,DEV={n}", f"plughw:CARD=Dect,DEV={n}", 16000)
+                  for n in range(4)}
+
+
+def test_sim_dect_base_records_its_handsets_instead() -> None:
+    profile = load_profile("sim-dect-base")
+    assert (profile.kind, profile.terminals, profile.audio) == ("dect-base", 6, {})
+    assert profile.console is not None and profile.console.port == "pty"
 
 
 # -- mistakes, named exactly -------------------------------------------------------------------
@@ -324,7 +338,8 @@ def test_an_unknown_profile_name() -> None:
     with pytest.raises(ProfileError) as err:
         load_profile("nope")
     assert str(err.value) == ("no board profile 'nope' (shipped: dect-base, rpi-deskphone, "
-                              "rpi-deskphone-mcu, rpi-deskphone-oled, sim; or give a path to a "
+                              "rpi-deskphone-mcu, rpi-deskphone-oled, sim, sim-dect-base; or give "
+                              "a path to a "
                               ".toml file)")
 
 
