@@ -13,7 +13,7 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 
 
 @dataclass(order=True)
@@ -76,7 +76,7 @@ class Clock:
 
     def wall_time(self, tz: tzinfo | None = None) -> datetime:
         """Wall-clock time, moved by `advance()` like `now()`."""
-        return datetime.fromtimestamp(self._wall(), tz) + timedelta(seconds=self._offset)
+        return datetime.fromtimestamp(self._wall() + self._offset, tz)  # right across DST
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         entry = _Entry(self.now() + max(0.0, delay), next(self._seq), callback)

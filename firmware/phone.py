@@ -35,7 +35,7 @@ from firmware.history import HistoryStore
 from firmware.ivr.service import MenuService
 from firmware.lists import DirectoryView, HistoryView
 from firmware.my_referral import MyReferral, ReferralMenu
-from firmware.phone_settings import PhoneSettings
+from firmware.phone_settings import PhoneSettings, stored_level
 from firmware.recordings import RecordingError, RecordingStore
 from firmware.referral import ReferralType
 from firmware.registration import LineRegistration, RegState
@@ -128,7 +128,8 @@ class Phone:
             data_dir / "state" / "referral.json" if data_dir else None,
             publish=self._publish_referral, changed=self.refresh,
             custom=[ReferralType(t.key, t.name_sv, t.name_en, t.rings, t.minutes or None)
-                    for t in config.referral_types])
+                    for t in config.referral_types],
+            note=lambda: str(self.settings.get("note", "")))
         self.history = HistoryStore(data_dir / "state" / "history.db",
                                     now=lambda: self.clock.wall_time(UTC)) if data_dir else None
         self.recordings = RecordingStore(
@@ -171,7 +172,7 @@ class Phone:
         for name in ("backlight", "contrast"):  # as the user left them
             if name in self.settings:
                 for terminal in self.terminals:
-                    terminal.board.display.set_level(name, int(self.settings[name]))
+                    terminal.board.display.set_level(name, stored_level(self.settings, name))
         for user in self.colleagues_to_watch():
             self.engine.watch_presence(0, user)
         if self.recordings is not None:
@@ -498,7 +499,7 @@ class Phone:
         line = self.blf.get(number, ("unknown", ""))[0]
         words = text(f"colleague_{line}", self.config.device.language) \
             if line != "unknown" else ""
-        return " - ".join(part for part in (words, note) if part)
+        return " – ".join(part for part in (words, note) if part)  # a card row each
 
     def _history_view(self, terminal: Terminal) -> ListView | None:
         if self.history is None:

@@ -1,7 +1,15 @@
 """The phone as the settings menus see it (`firmware.settings_menu.SettingsContext`): the
 user's changes become local overrides validated by the schema (firmware/config/overrides.py)
-and are applied at once where they can be; levels (ring volume, backlight, contrast) are kept
-with the phone's own settings."""
+and are applied at once where they can be; levels (ring volume, backlight, contrast) and the
+profile note are kept with the phone's own settings (`<data>/state/settings.json`).
+
+Levels are whole numbers within `firmware.settings_menu.LEVELS` and the note is at most
+`NOTE_MAX` characters: a change outside is refused with a message that says the range. What
+`settings.json` holds is not trusted either: a level that is not a whole number is replaced by
+its default, one out of range is clamped, a note that is not text or too long is dropped or
+cut, each with a warning in the log (once: the corrected value is kept in memory and written
+with the next change); nothing there can stop the menus.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +17,74 @@ import fcntl
 import logging
 import socket
 import struct
-from collections.abc import Set
+from collections.abc import Callable, MutableMapping, Set
 from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 from firmware.config import ConfigError, PhoneConfig
-from firmware.settings_menu import ProfileInfo
+from firmware.lists import Book, ContactsMenu
+from firmware.settings_menu import LEVELS, ProfileInfo, menu_text
+from firmware.views import ListView
 
 if TYPE_CHECKING:
     from firmware.phone import Phone
 
 log = logging.getLogger("luren.settings")
 NOTE_MAX = 60  # characters of the profile note (shown to colleagues)
-LEVELS = {"ringer_volume": 8, "backlight": 8, "contrast": 5}
+DEFAULT_LEVELS = {"ringer_volume": 8, "backlight": 8, "contrast": 5}
+"""A level's value until the user sets one (the ranges are `settings_menu.LEVELS`)."""
+
+
+def whole_number(value: Any) -> int | None:
+    """`value` as an int when it is a whole number (7, 7.0, "7"), else None (True, "x", [])."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def stored_level(settings: MutableMapping[str, Any], name: str) -> int:
+    """The level `name` as `settings` (settings.json) keeps it, made safe: its default when
+    missing or not a whole number, clamped into its range; a bad value is logged and replaced
+    in `settings` (in memory) so that it is logged once."""
+    default = DEFAULT_LEVELS[name]
+    if name not in settings:
+        return default
+    raw = settings[name]
+    value = whole_number(raw)
+    low, high = LEVELS[name]
+    if value is None:
+        log.warning("settings.json: %s = %r is not a whole number: using %d", name, raw, default)
+        value = default
+    elif not low <= value <= high:
+        fixed = max(low, min(high, value))
+        log.warning("settings.json: %s = %d is outside %d-%d: using %d", name, value, low, high,
+                    fixed)
+        value = fixed
+    if raw != value or isinstance(raw, bool):
+        settings[name] = value
+    return value
+
+
+def stored_note(settings: MutableMapping[str, Any]) -> str:
+    """The profile note as settings.json keeps it: "" when it is not text, cut to NOTE_MAX;
+    a bad one is logged and replaced in `settings` (in memory)."""
+    raw = settings.get("note", "")
+    note = raw if isinstance(raw, str) else ""
+    if not isinstance(raw, str):
+        log.warning("settings.json: the note %r is not text: ignored", raw)
+    elif len(note) > NOTE_MAX:
+        log.warning("settings.json: the note has %d characters, more than %d: cut", len(note),
+                    NOTE_MAX)
+        note = note[:NOTE_MAX]
+    if note != raw:
+        settings["note"] = note
+    return note
 
 
 class PhoneSettings:
@@ -48,11 +111,22 @@ class PhoneSettings:
         lines = self.phone.config.lines
         name = (lines[0].display_name or lines[0].user) if lines else ""
         return ProfileInfo(name, tuple(line.user for line in lines),
-                           str(self.phone.settings.get("note", "")))
+                           stored_note(self.phone.settings))
+
+    @property
+    def contacts_menu(self) -> Callable[[], ListView] | None:
+        phone = self.phone
+        if phone.personal is None:
+            return None
+        return lambda: ContactsMenu(Book(phone.directory, phone.personal, self.language,
+                                         phone.presence_text, phone.clock.now))
+
+    def group_logged_in(self, index: int) -> bool:
+        return self.phone.terminals[0].group_logged_in(index)
 
     def set_setting(self, key: str, value: Any) -> str | None:
         if "." not in key:
-            return self._set_level(key, int(value))
+            return self._set_level(key, value)
         overrides = self.phone.overrides
         if overrides is None:
             return "no data directory"
@@ -71,11 +145,17 @@ class PhoneSettings:
             ringer = audio.status().get("ringer")
             if ringer:
                 return int(ringer["volume"])
-        return int(self.phone.settings.get(name, LEVELS.get(name, 8)))
+        return stored_level(self.phone.settings, name)
 
-    def _set_level(self, name: str, value: int) -> str | None:
+    def _set_level(self, name: str, given: Any) -> str | None:
+        """Set a level after checking its name and range; an error text, or None."""
         if name not in LEVELS:
             return f"unknown setting {name}"
+        low, high = LEVELS[name]
+        value = whole_number(given)
+        if value is None or not low <= value <= high:
+            return menu_text("settings_out_of_range", self.language).format(
+                what=menu_text(f"settings_{name}", self.language), low=low, high=high)
         audio = self.phone.audio
         if name == "ringer_volume" and audio is not None:
             for _ in range(16):  # step the ringer to the level (persisted by the audio system)
@@ -106,7 +186,9 @@ class PhoneSettings:
         return lines
 
     def set_note(self, text: str) -> str | None:
-        self.phone.save_setting("note", text[:NOTE_MAX])
+        if len(text) > NOTE_MAX:
+            return menu_text("profile_note_too_long", self.language).format(n=NOTE_MAX)
+        self.phone.save_setting("note", text)
         self.phone.referral.rearm_publish()
         return None
 

@@ -11,6 +11,12 @@ value it had. The note editor types by multi-tap (``firmware.directory.multitap`
 ``*`` mode, ``#`` space); right keeps the letter still cycling, cancel or left deletes (and, with
 nothing left, goes back without saving), ok saves.
 
+Two items appear after the ``extra`` ones where the phone has them: *Mina kontakter* (the user's
+own contacts and groups, ``ctx.contacts_menu``; the views are ``firmware.lists``) and
+*Svarsgrupper* (the response groups of ``config.groups``, each marked logged in or out; ok logs
+in or out: the view asks the terminal, ``("toggle_group", index)``, to dial the PBX's code as
+the group's key does, and the key's LED follows).
+
 Every change goes through ``ctx.set_setting(key, value)``, which returns an error text or None;
 an error is shown as a notice over the list (any navigation key closes it). Two kinds of keys:
 
@@ -19,14 +25,14 @@ an error is shown as a notice over the list (any navigation key closes it). Two 
   (``firmware.config.overrides.OverrideStore.set``), validated by the schema;
 - plain names (``"ringer_volume"`` 0-15, ``"backlight"`` and ``"contrast"`` 0-10) are levels
   the phone keeps outside the config (the ringer's volume is the audio system's, kept across
-  restarts); ``ctx.level(name)`` gives the current one.
+  restarts); ``ctx.level(name)`` gives the current one. A level outside its range is refused
+  with a notice that gives the range (``ctx.set_setting`` checks it, not only the menu).
 
 The texts are in ``MENU_TEXTS`` (sv/en), keyed so that they can move into ``firmware.texts``.
 """
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 from functools import partial
@@ -34,10 +40,9 @@ from typing import Any, Final, Protocol
 
 from audio.routing import VOLUME_MAX
 from audio.synth import RINGTONES
-from board.keys import DIGITS
 from firmware.config import PhoneConfig
-from firmware.directory.multitap import MultiTap
-from firmware.views import NOTHING, UNHANDLED, Item, ListView, Outcome
+from firmware.texts import text
+from firmware.views import NOTHING, Item, ListView, NoticeView, Outcome, TextEntry, common_key
 
 MENU_TEXTS: Final[dict[str, dict[str, str]]] = {
     "settings": {"sv": "Inställningar", "en": "Settings"},
@@ -68,6 +73,13 @@ MENU_TEXTS: Final[dict[str, dict[str, str]]] = {
     "zone_utc": {"sv": "UTC", "en": "UTC"},
     "profile_note": {"sv": "Notering", "en": "Note"},
     "profile_no_note": {"sv": "(ingen)", "en": "(none)"},
+    "profile_note_too_long": {"sv": "Noteringen får ha högst {n} tecken",
+                              "en": "The note can have at most {n} characters"},
+    "settings_out_of_range": {"sv": "{what} ska vara {low}-{high}",
+                              "en": "{what} must be {low}-{high}"},
+    "settings_response_groups": {"sv": "Svarsgrupper", "en": "Response groups"},
+    "group_logged_in": {"sv": "Inloggad", "en": "Logged in"},
+    "group_logged_out": {"sv": "Utloggad", "en": "Logged out"},
     "help_1": {"sv": "Upp/Ner: bläddra", "en": "Up/Down: move"},
     "help_2": {"sv": "OK: välj, svara", "en": "OK: choose, answer"},
     "help_3": {"sv": "Avbryt: tillbaka", "en": "Cancel: back"},
@@ -82,8 +94,10 @@ MENU_TEXTS: Final[dict[str, dict[str, str]]] = {
     "help_12": {"sv": "Stör ej: inga samtal", "en": "DND: no calls ring"},
     "help_13": {"sv": "Text: * byter läge", "en": "Text: * changes mode"},
     "help_14": {"sv": "Text: # mellanslag", "en": "Text: # is a space"},
+    "help_15": {"sv": "Kontakt: * favorit", "en": "Contact: * favourite"},
+    "help_16": {"sv": "Kontakt: # VIP", "en": "Contact: # VIP"},
 }
-HELP_KEYS: Final = tuple(f"help_{n}" for n in range(1, 15))
+HELP_KEYS: Final = tuple(f"help_{n}" for n in range(1, 17))
 
 LANGUAGES: Final = ("sv", "en")
 TIME_ZONES: Final = ("Europe/Stockholm", "Europe/Helsinki", "Europe/Oslo", "Europe/Copenhagen",
@@ -173,6 +187,15 @@ class SettingsContext(Protocol):
         """The phone's monotonic clock, in seconds (for multi-tap)."""
         ...
 
+    @property
+    def contacts_menu(self) -> Callable[[], ListView] | None:
+        """Opens *My contacts* (own contacts and groups); None where the phone keeps none."""
+        ...
+
+    def group_logged_in(self, index: int) -> bool:
+        """Whether the user is logged in to response group ``index`` of ``config.groups``."""
+        ...
+
 
 def main_menu(ctx: SettingsContext, extra: Sequence[MenuEntry] = ()) -> ListView:
     """The Settings menu; ``extra`` items (e.g. the referral menu) come first."""
@@ -199,13 +222,14 @@ class MenuView(ListView):
         if len(name) == 1 and name in "123456789" and int(name) <= len(self.items):
             self.cursor = int(name) - 1
             return self.key("ok")
-        return _common_key(name)
+        return common_key(name)
 
 
 class MainMenu(MenuView):
-    """Language, time zone, ringtone, ring volume, key click, [backlight, contrast], profile,
-    info, help; each with its current value on the right. Rebuilt from ``ctx`` whenever it is
-    shown, so a change made below (even of the language) shows at once."""
+    """[My contacts, response groups], language, time zone, ringtone, ring volume, key click,
+    [backlight, contrast], profile, info, help; each with its current value on the right.
+    Rebuilt from ``ctx`` whenever it is shown, so a change made below (even of the language)
+    shows at once."""
 
     def __init__(self, ctx: SettingsContext, extra: Sequence[MenuEntry] = ()) -> None:
         super().__init__(ctx, "", on_select=lambda item: Outcome(push=item.value()))
@@ -216,7 +240,7 @@ class MainMenu(MenuView):
         language = self.ctx.language
         self.title = menu_text("settings", language)
         self.set_items([Item(label(language), make) for label, make in self.extra]
-                       + self._entries(language))
+                       + self._people(language) + self._entries(language))
 
     def rows(self, width: int, height: int) -> list[str]:
         self.refresh()
@@ -244,6 +268,20 @@ class MainMenu(MenuView):
             Item(menu_text("settings_info", language), self._info),
             Item(menu_text("settings_help", language), self._help),
         ]
+
+    def _people(self, language: str) -> list[Item]:
+        """My contacts (where kept) and the response groups (where configured)."""
+        items = []
+        contacts = self.ctx.contacts_menu
+        if contacts is not None:
+            items.append(Item(text("my_contacts", language), contacts))
+        groups = self.ctx.config.groups
+        if groups:
+            logged_in = sum(self.ctx.group_logged_in(i) for i in range(len(groups)))
+            items.append(Item(menu_text("settings_response_groups", language),
+                              partial(ResponseGroupsView, self.ctx),
+                              f"{logged_in}/{len(groups)}"))
+        return items
 
     def _level_item(self, name: str, language: str) -> Item:
         return Item(menu_text(f"settings_{name}", language), partial(self._level, name),
@@ -330,7 +368,7 @@ class LevelView(ListView):
             outcome = self._set(self.start)
             outcome.close = True
             return outcome
-        return _common_key(name)
+        return common_key(name)
 
     def rows(self, width: int, height: int) -> list[str]:
         span = max(1, width - 5)
@@ -374,67 +412,42 @@ class ProfileView(MenuView):
         return Outcome(push=NoteEditor(self.ctx)) if item.value == "note" else NOTHING
 
 
-class NoteEditor(ListView):
-    """The note typed by multi-tap, starting from the saved one; the mode on the title row."""
+class NoteEditor(TextEntry):
+    """The note typed by multi-tap (`firmware.views.TextEntry`), starting from the saved one;
+    a refused note (too long) is a notice, and the text stays for the user to shorten."""
 
     def __init__(self, ctx: SettingsContext) -> None:
-        super().__init__(menu_text("profile_note", ctx.language))
+        super().__init__(menu_text("profile_note", ctx.language), ctx.clock_now, self._save,
+                         ctx.profile.note)
         self.ctx = ctx
-        self.tap = MultiTap(ctx.profile.note)
 
-    @property
-    def text(self) -> str:
-        return self.tap.text
-
-    def key(self, name: str) -> Outcome:
-        now = self.ctx.clock_now()
-        self.tap.tick(now)
-        if name in DIGITS:
-            self.tap.press(name, now)
-        elif name in ("cancel", "left"):
-            if not self.tap.text:
-                return Outcome(close=True)
-            self.tap.backspace()
-        elif name == "right":
-            self.tap.commit()
-        elif name == "ok":
-            return self._save()
-        elif name not in ("up", "down"):
-            return _common_key(name)
-        return NOTHING
-
-    def rows(self, width: int, height: int) -> list[str]:
-        self.tap.tick(self.ctx.clock_now())
-        shown = self.tap.text + ("" if self.tap.pending else "_")
-        lines = [shown[i:i + width] for i in range(0, len(shown), width)] or [""]
-        return [_fit(self.title, self.tap.mode, width), *lines[-max(1, height - 1):]]
-
-    def _save(self) -> Outcome:
-        self.tap.commit()
-        error = self.ctx.set_note(self.tap.text)
+    def _save(self, note: str) -> Outcome:
+        error = self.ctx.set_note(note)
         if error:
             return notice(self.ctx.language, error)
         return Outcome(close=True)
 
 
-class NoticeView(ListView):
-    """A message over the list (why a change was not saved); ok, cancel, left or right close
-    it."""
+class ResponseGroupsView(MenuView):
+    """The response groups of ``config.groups``, each "Logged in" or "Logged out"; ok (or
+    right, or its number) logs in or out: the terminal dials the PBX's code, as the group's
+    key does. Rebuilt whenever it is shown, so the mark follows."""
 
-    def __init__(self, title: str, message: str) -> None:
-        super().__init__(title, [Item(message)])
-        self.message = message
+    def __init__(self, ctx: SettingsContext) -> None:
+        super().__init__(ctx, "", on_select=lambda item: Outcome(act=("toggle_group",
+                                                                      item.value)))
+        self.refresh()
 
-    def key(self, name: str) -> Outcome:
-        if name in ("ok", "cancel", "left", "right"):
-            return Outcome(close=True)
-        if name in ("up", "down"):
-            return NOTHING
-        return _common_key(name)
+    def refresh(self) -> None:
+        language = self.ctx.language
+        self.title = menu_text("settings_response_groups", language)
+        self.set_items([Item(group.name, index, menu_text(
+            "group_logged_in" if self.ctx.group_logged_in(index) else "group_logged_out",
+            language)) for index, group in enumerate(self.ctx.config.groups)])
 
     def rows(self, width: int, height: int) -> list[str]:
-        lines = textwrap.wrap(self.message, width) or [""]
-        return [self.title[:width], *lines[:max(1, height - 1)]]
+        self.refresh()
+        return super().rows(width, height)
 
 
 def notice(language: str, message: str) -> Outcome:
@@ -443,14 +456,6 @@ def notice(language: str, message: str) -> Outcome:
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _common_key(name: str) -> Outcome:
-    """Keys every settings view treats alike: menu closes all menus, keypad keys do nothing
-    (they must not start dialling under a menu); the rest is the terminal's."""
-    if name == "menu":
-        return Outcome(act=("close_all", None))
-    return NOTHING if name in DIGITS else UNHANDLED
 
 
 def _config_value(config: PhoneConfig, key: str) -> Any:
@@ -462,10 +467,3 @@ def _config_value(config: PhoneConfig, key: str) -> Any:
 
 def _on_off(on: bool, language: str) -> str:
     return menu_text("settings_on" if on else "settings_off", language)
-
-
-def _fit(left: str, right: str, width: int) -> str:
-    room = width - len(right) - 1
-    if room < 1:
-        return left[:width]
-    return (left[:room].ljust(room) + " " + right)[:width]

@@ -466,11 +466,15 @@ class Terminal(CallFeatures):
     def _group_key(self, name: str) -> bool:
         """A key bound to a response group logs in or out (when no call is going on)."""
         index = self.group_for_key(name)
-        if index is None or self.alerting is not None or self.background or (
-                self.call is not None and not self.call.ended):
+        if index is None or not self._free_for_groups():
             return False
         self.toggle_group(index)
         return True
+
+    def _free_for_groups(self) -> bool:
+        """No call going on: a response group's feature code can be dialled."""
+        return self.alerting is None and not self.background and (
+            self.call is None or self.call.ended)
 
     def _view_took(self, name: str) -> bool:
         return self._view_shown() and self._view_key(name)
@@ -500,6 +504,9 @@ class Terminal(CallFeatures):
                 self.dial(str(value))
         elif action == "close_all":
             self.views.clear()
+        elif action == "toggle_group" and self._free_for_groups() and \
+                0 <= value < len(self.phone.config.groups):  # the response-group menu
+            self.toggle_group(value)
 
     def _arrow_key(self, name: str) -> None:
         """left/right when idle: the default caller-ID role; up/down while dialling: the

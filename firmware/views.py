@@ -5,13 +5,20 @@ its stack while no call needs the screen, and hands it the keys; a view answers 
 an `Outcome` (nothing, close, open another view, or an action for the terminal to carry out,
 such as dialling a number). Rendering fits any text grid: the title on the first row, then as
 many items as fit, the selected one marked with ">".
+
+Two views every list uses: `NoticeView` (why something was not saved, over the list) and
+`TextEntry` (one line typed by multi-tap, `firmware.directory.multitap`).
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from board.keys import DIGITS
+from firmware.directory.multitap import MultiTap
 
 Action = tuple[str, Any]  # e.g. ("dial", "1002"), ("transfer_to", "1003")
 
@@ -90,6 +97,86 @@ class ListView:
 
     def header(self, width: int) -> str:
         return self.title[:width]
+
+
+class NoticeView(ListView):
+    """A message over the list (why a change was not saved); ok, cancel, left or right close
+    it, keypad keys do nothing (they must not start dialling), menu closes every list."""
+
+    def __init__(self, title: str, message: str) -> None:
+        super().__init__(title, [Item(message)])
+        self.message = message
+
+    def key(self, name: str) -> Outcome:
+        if name in ("ok", "cancel", "left", "right"):
+            return Outcome(close=True)
+        if name in ("up", "down"):
+            return NOTHING
+        return common_key(name)
+
+    def rows(self, width: int, height: int) -> list[str]:
+        lines = textwrap.wrap(self.message, width) or [""]
+        return [self.title[:width], *lines[:max(1, height - 1)]]
+
+
+class TextEntry(ListView):
+    """One line typed by multi-tap, starting from `text`; the mode (Abc, abc, ABC, 123) on the
+    title row. 0-9 type, * changes the mode, # is a space; right keeps the letter still
+    cycling; cancel or left deletes, and with nothing left goes back without saving; ok hands
+    the text to `on_save`, whose outcome (close, or a notice) is the key's."""
+
+    def __init__(self, title: str, now: Callable[[], float],
+                 on_save: Callable[[str], Outcome], text: str = "") -> None:
+        super().__init__(title)
+        self.now, self.on_save = now, on_save
+        self.tap = MultiTap(text)
+
+    @property
+    def text(self) -> str:
+        return self.tap.text
+
+    def key(self, name: str) -> Outcome:
+        now = self.now()
+        self.tap.tick(now)
+        if name in DIGITS:
+            self.tap.press(name, now)
+        elif name in ("cancel", "left"):
+            if not self.tap.text:
+                return Outcome(close=True)
+            self.tap.backspace()
+        elif name == "right":
+            self.tap.commit()
+        elif name == "ok":
+            self.tap.commit()
+            return self.on_save(self.tap.text)
+        elif name not in ("up", "down"):
+            return common_key(name)
+        return NOTHING
+
+    def rows(self, width: int, height: int) -> list[str]:
+        self.tap.tick(self.now())
+        shown = self.tap.text + ("" if self.tap.pending else "_")
+        lines = [shown[i:i + width] for i in range(0, len(shown), width)] or [""]
+        return [fit_right(self.title, self.tap.mode, width), *lines[-max(1, height - 1):]]
+
+
+def common_key(name: str) -> Outcome:
+    """Keys menus and editors treat alike: menu closes every list, keypad keys do nothing
+    (they must not start dialling under a menu); the rest is the terminal's."""
+    if name == "menu":
+        return Outcome(act=("close_all", None))
+    return NOTHING if name in DIGITS else UNHANDLED
+
+
+def fit_right(left: str, right: str, width: int) -> str:
+    """`left` and `right` on one row of `width`, `right` at the end: `left` is cut to make room
+    (a mark or mode on a title row stays visible); `left` alone without `right`."""
+    if not right:
+        return left[:width]
+    room = width - len(right) - 1
+    if room < 1:
+        return left[:width]
+    return (left[:room].ljust(room) + " " + right)[:width]
 
 
 def _fit(left: str, right: str, width: int) -> str:

@@ -1,9 +1,15 @@
 """Referrals as presence documents: PIDF (RFC 3863) with RPID (RFC 4480) activities.
 
+The phone does not put these documents on the wire: pjsua2 builds the PIDF it PUBLISHes (basic
+status, an RPID activity, one note: `firmware.my_referral`) and parses what colleagues' phones
+send. This module is the reference the tests read and write documents with, and the reader for
+other vendors' documents.
+
 `to_pidf` writes one tuple whose basic status is `open` when the referral's type lets the phone
-ring and `closed` otherwise, a `<note xml:lang="sv">` with `describe()`'s text (end time, never
-minutes left, since a published note cannot count down) plus " – <note>" when the user wrote
-one, the same in English, and a `<dm:person>` (RFC 4479) carrying `<rpid:activities>` whose
+ring and `closed` otherwise, a `<note xml:lang="sv">` with `published_note()`'s text (end time,
+never minutes left, since a published note cannot count down, then " – " and the referral's
+note and the profile `note=` when there are any), the same in English, and a `<dm:person>`
+(RFC 4479) carrying `<rpid:activities>` whose
 `until` attribute is the referral's end in UTC (`from` is when it was set). Activities: meal
 (lunch), meeting, busy, away (gone for the day, sick, custom types), vacation; none for
 Available. A custom type also gets `<rpid:other>` with its name.
@@ -36,7 +42,7 @@ from firmware.referral.kinds import (
     ReferralType,
     aware,
 )
-from firmware.referral.wording import describe, type_of
+from firmware.referral.wording import published_note, type_of
 
 PIDF = "urn:ietf:params:xml:ns:pidf"
 RPID = "urn:ietf:params:xml:ns:pidf:rpid"
@@ -55,9 +61,10 @@ def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def to_pidf(entity_uri: str, referral: Referral, now: datetime, *,
+def to_pidf(entity_uri: str, referral: Referral, now: datetime, *, note: str = "",
             types: Mapping[str, ReferralType] = BUILTIN_TYPES) -> str:
-    """The PIDF document publishing `referral` as of `now` (local time, for the note's text)."""
+    """The PIDF document publishing `referral` as of `now` (local time, for the note's text);
+    `note` is the user's profile note."""
     aware(now, "now")
     if not referral.active(now):
         referral = Referral(AVAILABLE, None, "", now)
@@ -69,18 +76,12 @@ def to_pidf(entity_uri: str, referral: Referral, now: datetime, *,
              f'  <tuple id="t1"><status><basic>{basic}</basic></status>'
              f"<timestamp>{_rfc3339(now)}</timestamp></tuple>"]
     for lang in ("sv", "en"):
-        text = escape(_note_text(referral, lang, now, types))
+        text = escape(_xml_chars(published_note(referral, lang, now, note=note, types=types)))
         lines.append(f'  <note xml:lang="{lang}">{text}</note>')
     if kind.key != AVAILABLE:
         lines += ['  <dm:person id="p1">', f"    {_activities(referral, kind)}",
                   "  </dm:person>"]
     return "\n".join([*lines, "</presence>", ""])
-
-
-def _note_text(referral: Referral, language: str, now: datetime,
-               types: Mapping[str, ReferralType]) -> str:
-    text = describe(referral, language, now, types=types, minutes_left=False)
-    return _xml_chars(f"{text} – {referral.note}" if referral.note else text)
 
 
 def _xml_chars(text: str) -> str:

@@ -12,7 +12,13 @@ another zone changes the times shown, not the referral):
   such a referral shows its end like any other.
 - Otherwise "<name> till <end>" / "<name> until <end>", the end being "13:00" on the same day,
   "tis 15:30" / "Tue 15:30" within the next six days, else "3 aug 07:00" (plus the year when it
-  differs). The user's note is not part of it (the display is narrow); `to_pidf` adds it.
+  differs). The user's note is not part of it (the display is narrow).
+
+Published note (`published_note`, what colleagues read on their contact cards): `describe()`
+with the end time (`minutes_left=False`), then " – " and the referral's own note and the
+user's profile note where there are any: "Lunch until 13:00 – Hämtar barn". The note of a
+referral whose end has passed goes with it; the profile note stays (it is the user's, not the
+referral's).
 
 Announcement for callers (`announcement`): one sentence per built-in type, e.g. "Anna Berg är på
 lunch till 13:00" / "Anna Berg is at lunch until 13:00"; custom types read "Anna Berg: <name>
@@ -41,6 +47,7 @@ from firmware.referral.kinds import (
 from firmware.texts import MONTHS, WEEKDAYS
 
 UNTIL = {"sv": "till", "en": "until"}
+NOTE_SEPARATOR = " – "
 
 ANNOUNCEMENTS: dict[str, dict[str, str]] = {
     AVAILABLE: {"sv": "{who} är tillgänglig", "en": "{who} is available"},
@@ -92,6 +99,15 @@ def describe(referral: Referral, language: str, now_local: datetime, *,
         left = math.ceil((referral.until - now_local).total_seconds() / 60)
         return f"{name} {left} min"
     return f"{name} {UNTIL[_language(language)]} {format_end(referral.until, now_local, language)}"
+
+
+def published_note(referral: Referral, language: str, now_local: datetime, *, note: str = "",
+                   types: Mapping[str, ReferralType] = BUILTIN_TYPES) -> str:
+    """The referral as colleagues read it: its end time, then the notes (see the module rules).
+    `note` is the user's profile note."""
+    text = describe(referral, language, now_local, types=types, minutes_left=False)
+    own = referral.note.strip() if referral.active(now_local) else ""
+    return NOTE_SEPARATOR.join([text, *(part for part in (own, note.strip()) if part)])
 
 
 def announcement(user_name: str, referral: Referral, language: str, *,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from tests.e2e.conftest import PhoneFactory, wait_registered
 from tools.pbx.kamailio import Kamailio
 from tools.pbx.sipprobe import sip_request
 from tools.pbx.waiting import wait_until
+from tools.phoneproc import PhoneProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -62,9 +64,29 @@ def test_solicited_message_waiting_from_the_voicemail_server(
     assert phone.leds()["message"]["pattern"] == "off"
 
 
+# The note "Hämtar barn" by multi-tap: h, ä, m, t, a, r, space, small letters, b, (keep), a, r, n
+NOTE_KEYS = ("44", "22222", "6", "8", "2", "777", "#", "*", "22", "right", "2", "777", "66")
+MENU_WORDS = {"en": ("until", "Profile", "Note"), "sv": ("till", "Profil", "Notering")}
+
+
+def choose(phone: PhoneProcess, label: str) -> None:
+    """Move down the list on the screen to the row starting with `label`, and press ok."""
+    rows = phone.screen()
+    for _ in range(20):
+        if any(row.startswith(">" + label) for row in rows):
+            phone.key("ok")
+            return
+        rows = phone.key("down")["screen"]["rows"]
+    raise AssertionError(f"no {label!r} in the list: {rows}")
+
+
+@pytest.mark.parametrize("language", ["en", "sv"])
 def test_my_referral_reaches_a_colleague_who_follows_me(
-        pbx: Kamailio, make_phone: PhoneFactory, tmp_path: Path) -> None:
-    me = make_phone("1001", pbx.port, extra='[keys]\nsoft4 = "referral"\n')
+        pbx: Kamailio, make_phone: PhoneFactory, tmp_path: Path, language: str) -> None:
+    """The referral with its end time, then the profile note saved from the menu (which
+    publishes again), in the publishing phone's language."""
+    until, profile, note = MENU_WORDS[language]
+    me = make_phone("1001", pbx.port, extra='[keys]\nsoft4 = "referral"\n', language=language)
     colleague_dir = tmp_path / "colleague-directory.xml"
     colleague_dir.write_text('<directory><contact favourite="yes"><name>Anna Berg</name>'
                              '<number type="extension">1001</number></contact></directory>')
@@ -75,14 +97,34 @@ def test_my_referral_reaches_a_colleague_who_follows_me(
     wait_registered(colleague)
     me.key("soft4")
     me.key("down")
-    me.key("ok")  # Lunch
-    me.wait_text("Lunch until", 5)
-    publish = pbx.wait_message(lambda m: m.method == "PUBLISH" and "Lunch" in m.body, 10,
-                               what="the referral published")
+    me.key("ok")  # Lunch, for an hour
+    shown = re.search(rf"Lunch {until} (\d\d:\d\d)", me.wait_text(f"Lunch {until}", 5))
+    assert shown is not None
+    lunch = f"Lunch {until} {shown[1]}"
+    publish = pbx.wait_message(lambda m: m.method == "PUBLISH" and lunch in m.body, 10,
+                               what="the referral published with its end")
     assert "closed" in publish.body
-    seen = colleague.wait_status(lambda s: "1001" in s["presence"] and "Lunch" in s[
-        "presence"]["1001"]["note"] and s, 15, "the colleague to see the referral")
+    seen = colleague.wait_status(lambda s: s["presence"].get("1001", {}).get("note") == lunch
+                                 and s, 15, "the colleague to see the referral and its end")
     assert seen["presence"]["1001"]["available"] is False
+
+    me.key("menu")
+    choose(me, profile)
+    choose(me, note)
+    for press in NOTE_KEYS:
+        if press == "right":
+            me.key(press)
+        else:
+            me.keys(press)
+    assert "Hämtar barn" in me.screen_text()
+    me.key("ok")  # saved: published again, with the note
+    me.key("menu")  # every menu closed
+    with_note = f"{lunch} – Hämtar barn"
+    pbx.wait_message(lambda m: m.method == "PUBLISH" and with_note in m.body, 10,
+                     what="the referral published again with the profile note")
+    colleague.wait_status(lambda s: s["presence"]["1001"]["note"] == with_note, 15,
+                          "the colleague to see the note")
+    me.wait_text(lunch, 5)  # the idle screen shows the referral (the note is for colleagues)
 
 
 def test_blf_key_follows_a_colleagues_call(pbx: Kamailio, make_phone: PhoneFactory,

@@ -632,7 +632,16 @@ def test_a_colleagues_line_state_shows_on_their_card(tmp_path: Path) -> None:
     phone.blf_changed("1002", "busy")
     phone.on_sip_event(ev.PresenceChanged("1002", True, "Tillgänglig"))
     keys(phone, "directory", "2662", "ok")
-    assert screen(phone).endswith(" In a call - Tillgän")  # 20 columns
+    assert screen(phone).endswith(" In a call")
+    labels = [item.label for item in phone.terminals[0].views[-1].items]
+    assert labels[2:4] == ["In a call", "Tillgänglig"]  # a row each, not cut at 20 columns
+
+
+def test_a_colleagues_referral_and_note_show_on_rows_of_their_own(tmp_path: Path) -> None:
+    phone, _, _ = directory_phone(tmp_path)
+    phone.on_sip_event(ev.PresenceChanged("1002", False, "Lunch till 13:00 – Hämtar barn"))
+    keys(phone, "directory", "2662", "ok", "down", "down")  # the card scrolls to them
+    assert screen(phone).splitlines()[-2:] == [">Lunch till 13:00", " Hämtar barn"]
 
 
 def test_the_menu_offers_the_backlight_of_a_panel_that_has_one(tmp_path: Path) -> None:

@@ -43,3 +43,15 @@ def test_wall_time_moves_with_advance() -> None:
     before = clock.wall_time()
     clock.advance(3600)
     assert (clock.wall_time() - before).total_seconds() == 3600
+
+
+def test_wall_time_is_right_in_local_time_across_a_daylight_saving_change() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    stockholm = ZoneInfo("Europe/Stockholm")
+    start = datetime(2026, 3, 29, 1, 30, tzinfo=stockholm)  # CET; clocks go 02:00 -> 03:00
+    clock = ManualClock(wall_start=start.timestamp())
+    clock.advance(3600)  # one real hour later it is 03:30 CEST, not 02:30
+    assert clock.wall_time(stockholm).replace(tzinfo=None) == datetime(2026, 3, 29, 3, 30)
+    assert clock.wall_time(stockholm).utcoffset().total_seconds() == 7200

@@ -40,6 +40,7 @@ from firmware.referral import (
     lunch,
     make_referral,
     meeting,
+    published_note,
     referral_types,
     to_pidf,
 )
@@ -386,6 +387,21 @@ def test_describe_leaves_out_the_note_and_expired_is_available() -> None:
     assert describe(referral, "sv", sto(2026, 3, 2, 13, 0)) == "Tillgänglig"
 
 
+def test_the_published_note_has_the_end_time_and_the_notes() -> None:
+    now = sto(2026, 3, 2, 12, 0)
+    assert published_note(lunch(now), "en", now, note="Hämtar barn") == \
+        "Lunch until 13:00 – Hämtar barn"
+    assert published_note(lunch(now), "sv", now) == "Lunch till 13:00"
+    later = sto(2026, 3, 2, 12, 33)  # minutes were given: colleagues still get the end time
+    assert published_note(busy(now, 120), "sv", later, note=" Rum 4 ") == \
+        "Upptagen till 14:00 – Rum 4"
+    own = meeting(now, 30, note="Kund")  # the referral's own note, then the profile note
+    assert published_note(own, "sv", now, note="Rum 4") == "Möte till 12:30 – Kund – Rum 4"
+    ended = sto(2026, 3, 2, 12, 30)  # its note ends with it; the profile note stays
+    assert published_note(own, "sv", ended, note="Rum 4") == "Tillgänglig – Rum 4"
+    assert published_note(available(now), "en", now) == "Available"
+
+
 @pytest.mark.parametrize(("key", "sv", "en"), [
     (LUNCH, "Anna Berg är på lunch till 13:00", "Anna Berg is at lunch until 13:00"),
     (MEETING, "Anna Berg är på möte till 13:00", "Anna Berg is in a meeting until 13:00"),
@@ -504,6 +520,8 @@ def test_pidf_round_trip_lunch() -> None:
     assert from_pidf(document) == (False, "Lunch till 13:00 – Kund & <möte>",
                                    utc(2026, 3, 2, 12))
     assert from_pidf(document, "en")[1] == "Lunch until 13:00 – Kund & <möte>"  # type: ignore[index]
+    with_profile = to_pidf("sip:anna@example.se", lunch(now), now, note="Hämtar barn")
+    assert from_pidf(with_profile, "en")[1] == "Lunch until 13:00 – Hämtar barn"  # type: ignore[index]
 
 
 @pytest.mark.parametrize(("referral", "activity"), [

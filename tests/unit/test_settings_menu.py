@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Set
+from collections.abc import Callable, Set
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ from firmware.config import ConfigError, PhoneConfig
 from firmware.config.overrides import OverrideStore
 from firmware.settings_menu import (
     MENU_TEXTS,
+    LevelView,
     ProfileInfo,
     SettingsContext,
     main_menu,
@@ -27,8 +28,8 @@ class FakePhone:
     every call is recorded. `fail` makes a key's change fail with that text."""
 
     def __init__(self, tmp_path: Path, controls: Set[str] = frozenset(),
-                 fail: dict[str, str] | None = None) -> None:
-        self.store = OverrideStore(tmp_path / "state" / "overrides.json", base=BASE)
+                 fail: dict[str, str] | None = None, base: dict[str, Any] = BASE) -> None:
+        self.store = OverrideStore(tmp_path / "state" / "overrides.json", base=base)
         self.config: PhoneConfig = self.store.apply()
         self.display_controls = controls
         self.profile = ProfileInfo("Anna Berg", ("1001", "070-123 45 67"))
@@ -36,6 +37,8 @@ class FakePhone:
         self.fail = fail or {}
         self.calls: list[tuple[str, Any]] = []
         self.now = 1000.0
+        self.contacts: Callable[[], ListView] | None = None  # no "My contacts" item
+        self.logged_in: set[int] = set()  # response groups (config.groups indexes)
 
     @property
     def language(self) -> str:
@@ -69,6 +72,13 @@ class FakePhone:
 
     def clock_now(self) -> float:
         return self.now
+
+    @property
+    def contacts_menu(self) -> Callable[[], ListView] | None:
+        return self.contacts
+
+    def group_logged_in(self, index: int) -> bool:
+        return index in self.logged_in
 
 
 class Screen:
@@ -368,3 +378,173 @@ def test_on_the_phone_the_menu_key_opens_it_and_digits_do_not_dial(tmp_path: Pat
     keys(phone, "0", "menu")
     assert not any(sent[0] == "make_call" for sent in sip.sent)
     assert not screen(phone).startswith("Inställningar")
+
+
+# --- response groups ----------------------------------------------------------------------------
+
+GROUPS = {**BASE, "groups": [
+    {"name": "Support", "login_code": "*741", "logout_code": "*740", "key": "line2"},
+    {"name": "Växel", "login_code": "*751", "logout_code": "*750"}]}
+
+
+def test_response_groups_are_listed_with_who_is_logged_in(tmp_path: Path) -> None:
+    phone = FakePhone(tmp_path, base=GROUPS)
+    phone.logged_in = {1}
+    screen = open_menu(phone)
+    assert screen.rows[1] == ">Svarsgrupper    1/2"
+    screen.keys("ok")
+    assert screen.rows == ["Svarsgrupper", ">Support    Utloggad", " Växel      Inloggad"]
+    screen.keys("down", "ok")
+    assert screen.actions == [("toggle_group", 1)]  # the terminal dials the code
+    phone.logged_in = set()
+    assert screen.rows[2] == ">Växel      Utloggad"  # the mark follows at once
+    screen.keys("1", "0", "left")
+    assert screen.actions == [("toggle_group", 1), ("toggle_group", 0)]
+    assert screen.rows[0] == "Inställningar" and screen.unhandled == []
+
+
+def test_without_response_groups_there_is_no_such_item(phone: FakePhone) -> None:
+    labels = [item.label for item in main_menu(phone).items]
+    assert "Svarsgrupper" not in labels and labels[0] == "Språk"
+
+
+def test_response_groups_from_the_menu_dial_the_codes_and_the_led_follows(
+        tmp_path: Path) -> None:
+    from firmware.sip import events as ev
+
+    phone, sip, clock = make_phone({"groups": GROUPS["groups"]}, tmp_path)
+    led = phone.terminals[0].board.leds["line2"]
+    keys(phone, "menu")
+    labels = [item.label for item in phone.terminals[0].views[-1].items]
+    for _ in range(labels.index("Response groups")):
+        keys(phone, "down")
+    assert screen(phone).split("\n")[2] == ">Response groups 0/2"
+    keys(phone, "ok", "ok")
+    assert sip.last("make_call")[3] == "*741"
+    assert led.state.pattern.value == "on" and phone.terminals[0].group_logged_in(0)
+    phone.on_sip_event(ev.CallStateChanged(sip.last("make_call")[1], "disconnected", 200, "OK"))
+    clock.advance(5)
+    assert screen(phone) == "Response groups\n>Support   Logged in\n Växel    Logged out\n"
+    keys(phone, "ok")
+    assert sip.last("make_call")[3] == "*740"
+    assert led.state.pattern.value == "off"
+    phone.on_sip_event(ev.CallStateChanged(sip.last("make_call")[1], "disconnected", 200, "OK"))
+    clock.advance(5)
+    keys(phone, "2")  # Växel: no key of its own, the menu only
+    assert sip.last("make_call")[3] == "*751"
+    again, _, _ = make_phone({"groups": GROUPS["groups"]}, tmp_path)  # kept across a restart
+    assert again.terminals[0].group_logged_in(1) and not again.terminals[0].group_logged_in(0)
+
+
+def test_a_response_group_is_not_toggled_during_a_call(tmp_path: Path) -> None:
+    from tests.unit.test_call_features import connected_call
+
+    phone, sip, _ = make_phone({"groups": GROUPS["groups"]}, tmp_path)
+    connected_call(phone, sip)
+    phone.terminals[0]._view_action("toggle_group", 0)
+    assert not phone.terminals[0].group_logged_in(0)
+    assert [c[3] for c in sip.sent if c[0] == "make_call"] == ["1002"]
+
+
+# --- the phone's own settings: ranges, and what settings.json may hold ---------------------------
+
+
+def real_settings(tmp_path: Path, stored: dict[str, Any] | None = None,
+                  **tables: Any) -> Any:
+    """`PhoneSettings` of a phone (config `tables`) whose settings.json holds `stored`."""
+    import json
+
+    from firmware.phone_settings import PhoneSettings
+
+    if stored is not None:
+        (tmp_path / "state").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "state" / "settings.json").write_text(json.dumps(stored))
+    phone, _, _ = make_phone(tables, data_dir=tmp_path)
+    return PhoneSettings(phone)
+
+
+def test_levels_outside_their_range_are_refused_with_the_range(tmp_path: Path) -> None:
+    ctx = real_settings(tmp_path)
+    assert ctx.set_setting("ringer_volume", 16) == "Ring volume must be 0-15"
+    assert ctx.set_setting("backlight", -1) == "Backlight must be 0-10"
+    assert ctx.set_setting("contrast", "loud") == "Contrast must be 0-10"
+    assert ctx.set_setting("contrast", True) == "Contrast must be 0-10"
+    assert ctx.set_setting("volume", 3) == "unknown setting volume"
+    assert "contrast" not in ctx.phone.settings and "backlight" not in ctx.phone.settings
+    assert ctx.set_setting("contrast", 10) is None and ctx.level("contrast") == 10
+    assert ctx.set_setting("ringer_volume", 0) is None and ctx.level("ringer_volume") == 0
+
+
+def test_the_range_message_is_swedish_on_a_swedish_phone(tmp_path: Path) -> None:
+    ctx = real_settings(tmp_path, device={"language": "sv"})
+    assert ctx.set_setting("ringer_volume", 99) == "Ringvolym ska vara 0-15"
+    assert ctx.set_note("x" * 61) == "Noteringen får ha högst 60 tecken"
+
+
+def test_bad_levels_in_settings_json_are_clamped_or_ignored_with_a_log_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ctx = real_settings(tmp_path, {"ringer_volume": "loud", "contrast": 99, "backlight": -4,
+                                   "note": 42})
+    caplog.set_level("WARNING", logger="luren.settings")
+    assert (ctx.level("ringer_volume"), ctx.level("contrast"), ctx.level("backlight")) == (
+        8, 10, 0)
+    assert ctx.profile.note == ""
+    warnings = [r.getMessage() for r in caplog.records]
+    assert "settings.json: ringer_volume = 'loud' is not a whole number: using 8" in warnings
+    assert "settings.json: contrast = 99 is outside 0-10: using 10" in warnings
+    assert "settings.json: the note 42 is not text: ignored" in warnings
+    caplog.clear()
+    menu = main_menu(ctx)  # the menus show the safe values, and log nothing more
+    assert [i.detail for i in menu.items if i.label == "Ring volume"] == ["8"]
+    assert LevelView(ctx, "contrast", "Contrast").rows(20, 4)[1].endswith("] 10")
+    assert caplog.records == []
+
+
+def test_a_long_note_in_settings_json_is_cut(tmp_path: Path) -> None:
+    ctx = real_settings(tmp_path, {"note": "y" * 80})
+    assert ctx.profile.note == "y" * 60
+
+
+def test_a_note_longer_than_60_characters_is_refused(tmp_path: Path) -> None:
+    ctx = real_settings(tmp_path)
+    assert ctx.set_note("x" * 61) == "The note can have at most 60 characters"
+    assert "note" not in ctx.phone.settings
+    assert ctx.set_note("x" * 60) is None and ctx.profile.note == "x" * 60
+
+
+def test_a_refused_long_note_keeps_the_text_in_the_editor(tmp_path: Path) -> None:
+    from firmware.phone_settings import PhoneSettings
+
+    phone, _, _ = make_phone(data_dir=tmp_path)
+    ctx = PhoneSettings(phone)
+    phone.save_setting("note", "z" * 60)
+    screen = Screen(main_menu(ctx))
+    labels = [item.label for item in screen.views[-1].items]
+    screen.keys(*["down"] * labels.index("Profile"), "ok", "down", "down", "ok", "2", "ok")
+    assert screen.rows == ["Not saved", "The note can have at", "most 60 characters"]
+    screen.keys("ok")
+    assert screen.views[-1].text == "z" * 60 + "a"
+
+
+# --- My contacts ---------------------------------------------------------------------------------
+
+
+def test_my_contacts_comes_first_where_the_phone_keeps_contacts(phone: FakePhone) -> None:
+    mine = ListView("Mina kontakter", [Item("Ny kontakt...")])
+    phone.contacts = lambda: mine
+    screen = open_menu(phone)
+    assert screen.rows[1:3] == [">Mina kontakter", " Språk       Svenska"]
+    assert screen.keys("ok").views[-1] is mine
+
+
+def test_a_phone_starts_with_a_bad_level_in_its_settings_file(tmp_path: Path,
+                                                              caplog: pytest.LogCaptureFixture
+                                                              ) -> None:
+    from tests.unit.test_call_features import make_phone
+
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "settings.json").write_text('{"backlight": "bright", "contrast": 99}')
+    phone, _, _ = make_phone(data_dir=tmp_path)  # starts: no ValueError
+    assert "backlight = 'bright' is not a whole number" in caplog.text
+    assert phone.terminals[0].screen_rows()  # and the phone is there to use

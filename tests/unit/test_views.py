@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from firmware.sip import events as ev
-from firmware.views import Item, ListView, Outcome
+from firmware.views import Item, ListView, NoticeView, Outcome, TextEntry, fit_right
 from tests.unit.test_call_features import connected_call, keys, make_phone, screen
 
 
@@ -57,3 +57,44 @@ def test_a_call_takes_the_screen_from_a_list_and_gives_it_back() -> None:
     assert screen(phone).startswith("Incoming call")
     phone.on_sip_event(ev.CallStateChanged("in1", "disconnected", 487, "Cancelled"))
     assert screen(phone).startswith("Contacts")
+
+
+def test_a_text_entry_types_by_multi_tap_and_hands_over_the_text() -> None:
+    now = [0.0]
+    saved: list[str] = []
+
+    def save(text: str) -> Outcome:
+        saved.append(text)
+        return Outcome(close=True)
+
+    entry = TextEntry("Group", lambda: now[0], save)
+    assert entry.rows(20, 4) == ["Group            Abc", "_"]
+    for key in ("5", "6", "6", "6"):  # J, then o (the same key three times)
+        entry.key(key)
+    assert entry.rows(20, 4) == ["Group            Abc", "Jo"]  # o still cycling
+    now[0] += 1.5
+    assert entry.rows(20, 4)[1] == "Jo_"
+    entry.key("#")
+    assert entry.key("speaker").handled is False and entry.key("9").handled
+    assert entry.key("ok").close and saved == ["Jo W"]  # Abc: a capital after a space
+
+
+def test_a_text_entry_deletes_then_goes_back_without_saving() -> None:
+    entry = TextEntry("Group", lambda: 0.0, lambda text: Outcome(close=True), "Ab")
+    assert not entry.key("cancel").close and not entry.key("left").close
+    assert entry.text == "" and entry.key("cancel").close
+    assert entry.key("menu").act == ("close_all", None)
+
+
+def test_a_notice_wraps_swallows_keypad_keys_and_closes_on_ok() -> None:
+    view = NoticeView("Not saved", "Type at least one number")
+    assert view.rows(20, 4) == ["Not saved", "Type at least one", "number"]
+    assert view.key("5").handled and not view.key("5").close
+    assert not view.key("speaker").handled
+    assert view.key("ok").close and view.key("left").close
+
+
+def test_fit_right_keeps_the_mark_and_cuts_the_name() -> None:
+    assert fit_right("Anna Berg", "* VIP", 20) == "Anna Berg      * VIP"
+    assert fit_right("Anna-Karin Öberg-Lindqvist", "VIP", 20) == "Anna-Karin Öberg VIP"
+    assert fit_right("Anna Berg", "", 5) == "Anna "
