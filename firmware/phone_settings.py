@@ -19,9 +19,11 @@ import socket
 import struct
 from collections.abc import Callable, MutableMapping, Set
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from firmware.config import ConfigError, PhoneConfig
+from firmware.console.netinfo import SYS_NET, default_gateway, dns_servers
 from firmware.lists import Book, ContactsMenu
 from firmware.settings_menu import LEVELS, ProfileInfo, menu_text
 from firmware.views import ListView
@@ -175,7 +177,12 @@ class PhoneSettings:
             version = metadata.version("luren")
         except metadata.PackageNotFoundError:
             version = "dev"
-        lines = [f"Luren {version}", f"IP {_address()}", f"SIP port {phone.sip_port}"]
+        address, interface = _address()
+        gateway = default_gateway() or "-"
+        dns = ", ".join(dns_servers()[:2]) or "-"
+        lines = [f"Luren {version}", f"IP {address}" + (f" ({interface})" if interface else ""),
+                 f"MAC {_mac(interface) or '-'}", f"Gateway {gateway}", f"DNS {dns}",
+                 f"SIP port {phone.sip_port}"]
         for index, line in enumerate(phone.config.lines):
             state = phone.registrations[index].state.value
             lines.append(f"{line.user}: {state}")
@@ -199,9 +206,20 @@ class PhoneSettings:
 SIOCGIFADDR = 0x8915
 
 
-def _address() -> str:
-    """The first IPv4 address of an interface other than loopback (asked of the kernel, no
-    packet sent), else "-"."""
+def _mac(interface: str, sys_net: Path = SYS_NET) -> str:
+    """The interface's hardware address as desk phones print it (805EC0123456: fits a
+    20-column screen), "" when unknown."""
+    if not interface:
+        return ""
+    try:
+        return (sys_net / interface / "address").read_text().strip().replace(":", "").upper()
+    except OSError:
+        return ""
+
+
+def _address() -> tuple[str, str]:
+    """The first IPv4 address of an interface other than loopback and that interface (asked
+    of the kernel, no packet sent), else ("-", "")."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for _index, name in socket.if_nameindex():
             if name == "lo":
@@ -211,5 +229,5 @@ def _address() -> str:
                                   struct.pack("256s", name[:15].encode()))
             except OSError:
                 continue  # no IPv4 address on it
-            return f"{socket.inet_ntoa(raw[20:24])} ({name})"
-    return "-"
+            return socket.inet_ntoa(raw[20:24]), name
+    return "-", ""

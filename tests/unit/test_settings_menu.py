@@ -548,3 +548,19 @@ def test_a_phone_starts_with_a_bad_level_in_its_settings_file(tmp_path: Path,
     phone, _, _ = make_phone(data_dir=tmp_path)  # starts: no ValueError
     assert "backlight = 'bright' is not a whole number" in caplog.text
     assert phone.terminals[0].screen_rows()  # and the phone is there to use
+
+
+def test_info_shows_the_network_as_well_as_the_version(tmp_path: Path) -> None:
+    from firmware.phone_settings import PhoneSettings, _mac
+    from tests.unit.test_call_features import make_phone
+
+    phone, _, _ = make_phone(data_dir=tmp_path)
+    lines = PhoneSettings(phone).info_lines()
+    assert lines[0].startswith("Luren ")
+    assert [line.split(" ", 1)[0] for line in lines[1:6]] == ["IP", "MAC", "Gateway", "DNS",
+                                                             "SIP"]
+    assert "1001: registered" in lines
+    (tmp_path / "eth9").mkdir()
+    (tmp_path / "eth9" / "address").write_text("80:5e:c0:12:34:56\n")
+    assert _mac("eth9", tmp_path) == "805EC0123456"
+    assert _mac("eth8", tmp_path) == "" and _mac("", tmp_path) == ""
