@@ -94,6 +94,7 @@ class Call:
     replaced: bool = False  # another call took its place (transfer)
     pickup: Any = None  # a call ringing elsewhere this one takes over (sip.events.Pickup)
     menu: str = ""  # not a SIP call: the phone's own menu at the desk ("main", "referral")
+    intercom: int = 0  # not a SIP call: an internal call with handset N of a DECT base
 
     @property
     def ended(self) -> bool:
@@ -102,8 +103,8 @@ class Call:
     @property
     def on_sip(self) -> bool:
         """True while a SIP dialog exists (or is being set up) for this call."""
-        return self.state in (CallState.CALLING, CallState.RINGBACK, CallState.INCOMING,
-                              CallState.CONNECTED)
+        return not self.intercom and self.state in (
+            CallState.CALLING, CallState.RINGBACK, CallState.INCOMING, CallState.CONNECTED)
 
     def to(self, state: CallState, now: float) -> None:
         if state not in _ALLOWED[self.state]:

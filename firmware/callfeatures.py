@@ -31,6 +31,7 @@ from board.parts import LedPattern, LedState
 from firmware.call import Call, CallState, EndReason
 from firmware.clock import Timer
 from firmware.config import RoleConfig
+from firmware.intercom import handset_number
 from firmware.sip import events as ev
 from firmware.texts import text
 
@@ -189,7 +190,11 @@ class CallFeatures:
     def answer_waiting(self) -> None:
         """Answer the waiting call: the foreground call goes on hold behind it."""
         current = self.call
-        if current is not None and current.state is CallState.CONNECTED:
+        if current is not None and current.intercom and not current.ended and \
+                self.phone.intercom is not None:
+            self.call = None  # an internal call gives way (nothing to hold it with)
+            self.phone.intercom.hang_up(self, current)
+        elif current is not None and current.state is CallState.CONNECTED:
             self._hold(current)
             self.background.insert(0, current)
         elif current is not None and current.on_sip:
@@ -263,7 +268,8 @@ class CallFeatures:
         if self.transfer is not None or self.conference:
             return
         call = self.call
-        if self.mode is Mode.TRANSFER_DIAL:
+        if self.mode is Mode.TRANSFER_DIAL or (call is not None and call.intercom
+                                                and self.background):
             self._transfer_from_draft()
         elif call is None or not call.on_sip:
             return
@@ -281,6 +287,12 @@ class CallFeatures:
         if call is None or call.state is not CallState.CONNECTED or self.transfer is not None:
             return False
         self._hold(call)
+        if self.phone.intercom is not None and handset_number(number):
+            draft = self._new_call(CallState.DIALING, number)  # to another handset of the base
+            if self.phone.intercom.transfer(self, call, draft) is not None:
+                self._resume(call)
+                return False
+            return True
         self._send_transfer(call, number, None)
         return True
 
@@ -290,6 +302,13 @@ class CallFeatures:
         draft, held = self.call, self.background[0] if self.background else None
         self.mode = Mode.NONE
         if held is None or draft is None:
+            return
+        intercom = self.phone.intercom
+        if intercom is not None and (draft.intercom or handset_number(draft.number)):
+            why = intercom.transfer(self, held, draft)  # to another handset of the base
+            if why is not None:
+                self._cancel_draft()
+                self._show_notice(text(why.value, self.phone.config.device.language))
             return
         if draft.on_sip:
             self._join(held, draft)
@@ -325,9 +344,6 @@ class CallFeatures:
         self._send_transfer(held, other.number, None)
 
     def _send_transfer(self, call: Call, target: str, consult: Call | None) -> None:
-        internal = self.phone.internal_number(target) \
-            if self.phone.internal_number is not None else None
-        target = internal or target  # a DECT handset's **N: the user of its line
         timeout = self.phone.config.calls.transfer_timeout
         timer = self.phone.clock.call_later(timeout, lambda: self._transfer_failed(
             f"no answer within {timeout} s"))

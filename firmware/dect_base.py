@@ -17,13 +17,13 @@ once the link is back, so no call is left dangling on either side.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from board.dect.radio import DectRadio, HandsetInfo
 from board.parts import Board, TextDisplay
 from firmware.config import PhoneConfig
+from firmware.intercom import Intercom
 
 if TYPE_CHECKING:
     from firmware.phone import Phone
@@ -43,9 +43,9 @@ class VoiceSwitch(Protocol):
     def status(self) -> dict[str, Any]: ...
 
 
-INTERNAL: Final = re.compile(r"\*\*([1-6])")
 DEFAULT_PIN: Final = "0000"
 DISPLAY_COLS, DISPLAY_ROWS = 24, 3
+CADENCE_INTERNAL: Final = 1  # the RING cadence of an internal call (messages.CADENCES)
 AUDIO_CHANNELS: Final = 4  # the module's voice channels (the pjsua2 call limit is 4 too)
 KEYS: Final = {  # the handset's key names -> the phone's (board.keys)
     "R": "transfer", "int": "conference", "menu": "menu", "up": "up", "down": "down",
@@ -106,20 +106,8 @@ class DectBase:
         self.voice = voice
         if voice is not None:
             voice.on_failure = self._voice_failed
-        phone.internal_number = self.internal_number
+        phone.intercom = Intercom(phone, self.name_of, lambda n: n in self.registered)
         self.config_changed(phone.config)
-
-    def internal_number(self, number: str) -> str | None:
-        """`**N` (the handset's internal number, as on Gigaset bases) -> the SIP user of
-        handset N's line, called through the PBX; "" when N has no line; None otherwise."""
-        match = INTERNAL.fullmatch(number)
-        if match is None:
-            return None
-        for handset in self.config.handsets:
-            if handset.number == int(match.group(1)) and 0 < handset.line <= len(
-                    self.config.lines):
-                return self.config.lines[handset.line - 1].user
-        return ""
 
     def config_changed(self, config: PhoneConfig) -> None:
         self.config = config
@@ -234,8 +222,10 @@ class DectBase:
                 self.radio.ring(number, False)
             else:
                 self._ringing[number] = caller
-                self.radio.ring(number, True, caller)
-        talking = terminal.call is not None and terminal.call.on_sip and not terminal.call.ended
+                internal = alerting is not None and alerting.intercom != 0
+                self.radio.ring(number, True, caller, cadence=CADENCE_INTERNAL if internal else 0)
+        call = terminal.call
+        talking = call is not None and (call.on_sip or call.intercom != 0) and not call.ended
         if talking and number not in self._channels:
             free = sorted(set(range(AUDIO_CHANNELS)) - set(self._channels.values()))
             if free:

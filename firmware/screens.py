@@ -56,7 +56,8 @@ def call_screen(call: Call, now: float, language: str, width: int) -> list[str]:
     if state is CallState.RINGBACK:
         return [text("ringing_remote", language), who]
     if state is CallState.INCOMING:
-        return [text("incoming", language), who, call.number if call.remote_name else ""]
+        return [text("internal_call" if call.intercom else "incoming", language), who,
+                call.number if call.remote_name else ""]
     if state is CallState.CONNECTED:
         second = call.number if call.remote_name else ""
         return [who, second, "", two_sides(text("connected", language),

@@ -18,6 +18,7 @@ from firmware.call import Call, CallState, EndReason, reason_for_failure
 from firmware.callfeatures import CallFeatures, Mode
 from firmware.clock import Timer
 from firmware.dialplan import DialPlan, Match
+from firmware.intercom import handset_number
 from firmware.screens import LineView, call_screen, conference_screen, idle_screen, two_sides
 from firmware.sip import events as ev
 from firmware.texts import text
@@ -44,7 +45,7 @@ class TerminalEngine:
 
     OWN: Final = frozenset({"open_audio_path", "close_audio_path", "play_tone",
                             "play_feedback", "stop_tone", "mute", "conference", "make_call",
-                            "answer"})
+                            "answer", "start_recording", "stop_recording"})
 
     def __init__(self, engine: Any, index: int) -> None:
         self._engine, self._index = engine, index
@@ -185,7 +186,8 @@ class Terminal(CallFeatures):
         in progress is put on hold first. `pickup`: take over a call ringing elsewhere."""
         call = self.call
         if self.alerting is not None or self.conference or len(self.all_calls()) >= \
-                self.phone.config.device.max_calls:
+                self.phone.config.device.max_calls or (call is not None and call.intercom
+                                                        and not call.ended):
             return False
         if call is not None and call.state is CallState.CONNECTED:
             self.new_call_beside()
@@ -348,8 +350,14 @@ class Terminal(CallFeatures):
             self._send()
 
     def _cancel_key(self) -> None:
-        if self.alerting is not None:
-            self.engine.hangup(self.alerting.id, REJECT_CODE)
+        intercom, alerting = self.phone.intercom, self.alerting
+        if alerting is not None and intercom is not None and alerting.intercom:
+            intercom.refuse(self, alerting)
+        elif alerting is not None and intercom is not None and intercom.offered(alerting) and \
+                intercom.decline(self, alerting):
+            pass
+        elif alerting is not None:
+            self.engine.hangup(alerting.id, REJECT_CODE)
         elif self.mode is Mode.TRANSFER_PICK:
             self.mode = Mode.NONE
         elif self.conference:
@@ -369,6 +377,8 @@ class Terminal(CallFeatures):
             return
         if self.alerting is not None and (call is None or call.ended):
             return
+        if call is not None and call.state is CallState.CONNECTED and call.intercom:
+            return  # an internal call: no far end to send keys to
         if call is not None and call.state is CallState.CONNECTED and not call.held:
             self.engine.send_dtmf(call.id, digit)
             return
@@ -401,12 +411,12 @@ class Terminal(CallFeatures):
             timeout = self.phone.config.device.interdigit_timeout
             self._timers["interdigit"] = self.phone.clock.call_later(timeout, self._send)
             return
-        internal, number = self.phone.internal_number, self.call.number
-        if internal is not None and len(number) <= 3 and "**".startswith(number[:2]):
-            # a handset's internal number, **1 to **6 (a DECT base)
+        number = self.call.number
+        if self.phone.intercom is not None and len(number) <= 3 and \
+                "**".startswith(number[:2]):  # a handset's internal number (a DECT base)
             if len(number) < 3:
                 return
-            if internal(number) is not None:
+            if handset_number(number) is not None:
                 self._send()
                 return
         verdict = self._plan.check(self.call.number)
@@ -438,7 +448,8 @@ class Terminal(CallFeatures):
         call = self.call
         if self.alerting is not None and self.alerting.line == index:
             self._ok_key()  # the line key of a waiting or ringing call answers it
-        elif call is not None and call.state is CallState.CONNECTED and not self.conference:
+        elif call is not None and call.state is CallState.CONNECTED and not self.conference \
+                and not call.intercom:
             self.new_call_beside(index)
         elif call is None or call.state in (CallState.OFFHOOK, CallState.DIALING) \
                 or call.ended:
@@ -526,6 +537,9 @@ class Terminal(CallFeatures):
             self.engine.hangup(call.id)
             call.end(EndReason.CANCELLED, self.now())
         self.call = None
+        if call is not None and call.intercom and not call.ended and \
+                self.phone.intercom is not None:
+            self.phone.intercom.hang_up(self, call)
         if self.background:
             self._bring_forward(self.background.pop(0))
 
@@ -545,19 +559,19 @@ class Terminal(CallFeatures):
         if menu is not None:
             self._open_local_menu(call, menu)
             return
+        handset = handset_number(call.number) if self.phone.intercom is not None else None
+        if handset is not None and self.phone.intercom is not None:  # an internal call
+            self._cancel_all()
+            why = self.phone.intercom.place(self, call, handset)
+            self.last_number = call.number
+            if why is not None:
+                call.end(why, self.now())
+                self._after_end()
+            return
         if not 0 <= call.line < len(self.phone.config.lines):  # not provisioned yet
             call.end(EndReason.NETWORK_ERROR, self.now())
             self._after_end()
             return
-        internal = self.phone.internal_number(call.number) \
-            if self.phone.internal_number is not None else None
-        if internal == "":  # a handset's internal number, but it has no line to ring
-            call.end(EndReason.UNKNOWN_NUMBER, self.now())
-            self._after_end()
-            return
-        if internal:
-            call.remote_name = call.remote_name or call.number
-            call.number = internal
         if len(self.phone.calls) >= self.phone.config.device.max_calls:
             log.info("no call to %s: all %d calls in use", call.number,
                      self.phone.config.device.max_calls)
@@ -615,6 +629,14 @@ class Terminal(CallFeatures):
         self.alerting = None
         self._stop_ringer()
         self._clear_ended()
+        intercom = self.phone.intercom
+        if intercom is not None and call.intercom:
+            self.call = call
+            intercom.answer(self, call)
+            return
+        if intercom is not None and intercom.offered(call):
+            intercom.take(self, call)  # a call another handset transferred here
+            return
         self.call = call
         self.engine.answer(call.id)
         self.phone.call_taken(call, self)
@@ -626,6 +648,9 @@ class Terminal(CallFeatures):
         self.hands_free = None
         self.mode = Mode.NONE
         self._cancel_all()
+        if call is not None and call.intercom and not call.ended and \
+                self.phone.intercom is not None:
+            self.phone.intercom.hang_up(self, call)
         if call is not None and call.menu and self.phone.menus is not None:
             self.phone.menus.stop_local()
         for ending in [call, *self.conference]:
@@ -685,6 +710,43 @@ class Terminal(CallFeatures):
         else:
             self._after_end()
         self.calls_over()
+
+    # -- a DECT base's internal calls (firmware.intercom) ------------------------------------
+    def intercom_over(self, call: Call, reason: EndReason) -> None:
+        """The other handset ended the internal call `call` (or it went unanswered)."""
+        if call.ended:
+            return
+        call.end(reason, self.now())
+        if call is not self.call:
+            return
+        if self.mode is not Mode.NONE:
+            self.mode = Mode.NONE
+        if self.background:  # a consult call: back to the call on hold
+            self._show_notice(text(reason.value, self.phone.config.device.language))
+            self.call = None
+            self.promote_background()
+        else:
+            self._after_end()
+        self.refresh()
+
+    def let_go(self, call: Call, draft: Call) -> None:
+        """`call`, on hold here, went to another handset: `draft` (the consult call, or the
+        number dialled) shows *Kopplat* until the end screen goes."""
+        if call in self.background:
+            self.background.remove(call)
+        self.mode = Mode.NONE
+        draft.end(EndReason.TRANSFERRED, self.now())
+        self.call = draft
+        self._after_end()
+        self.refresh()
+
+    def take_over(self, call: Call) -> None:
+        """An external call handed to this handset: in the foreground, off hold."""
+        self._clear_ended()
+        self.call = call
+        self._resume(call)
+        self._ensure_sound()
+        self.refresh()
 
     def _after_end(self) -> None:
         """Show the end reason: until on-hook with the handset up, a few seconds hands-free."""
@@ -951,5 +1013,7 @@ class Terminal(CallFeatures):
             "dialing": self.call.number if self.call and self.call.state in (
                 CallState.OFFHOOK, CallState.DIALING) else None,
             "call": self.call.id if self.call and self.call.on_sip else None,
+            "intercom": self.call.intercom if self.call and self.call.intercom and
+            not self.call.ended else None,
             **self.features_status(),
         }

@@ -9,6 +9,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "calling": {"sv": "Ringer upp", "en": "Calling"},
     "ringing_remote": {"sv": "Det ringer", "en": "Ringing"},
     "incoming": {"sv": "Inkommande samtal", "en": "Incoming call"},
+    "internal_call": {"sv": "Internsamtal", "en": "Internal call"},
     "connected": {"sv": "Samtal", "en": "In call"},
     "provisioning_failed": {"sv": "Provisionering fel", "en": "Provisioning failed"},
     "no_line": {"sv": "Ingen linje", "en": "No line"},

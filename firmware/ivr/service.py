@@ -245,7 +245,7 @@ class MenuService:
         self.stop_local()
         tree = owner_menu() if start == OWNER_START else referral_menu(self.referral_keys())
         self._local_terminal = terminal
-        self.engine.ivr_local(True)
+        self.engine.ivr_local(True, terminal=terminal.index)
         session = MenuSession(self, LOCAL, tree, start, line=terminal.line,
                               language=self.language())
         self.sessions[LOCAL] = session
@@ -257,12 +257,12 @@ class MenuService:
 
     def stop_local(self) -> None:
         session = self.sessions.pop(LOCAL, None)
-        self._local_terminal = None
+        terminal, self._local_terminal = self._local_terminal, None
         if session is not None:
             session.call_ended()
             if session.recording:
                 self._closing[LOCAL] = session
-            self.engine.ivr_local(False)
+            self.engine.ivr_local(False, terminal=terminal.index if terminal else 0)
 
     # -- engine events ----------------------------------------------------------------------
     def prompt_finished(self, session_id: str, token: int) -> None:

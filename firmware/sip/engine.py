@@ -312,13 +312,24 @@ class SipEngine:
     def mute(self, muted: bool, terminal: int = 0) -> None:
         self._submit("mute", lambda: self._terminal(terminal).set_mute(muted))
 
-    def start_recording(self, path: str) -> None:
-        """Record the microphone and every call's audio, mixed, into the WAV file `path`."""
-        self._submit("start_recording", lambda: self._terminal().start_recording(path))
+    def intercom(self, first: int, second: int, on: bool) -> None:
+        """An internal call between two terminals (a DECT base's handsets): each one's
+        microphone into the other's earpiece; no SIP."""
+        self._submit("intercom", lambda: self._terminal(first).link(self._terminal(second), on))
 
-    def stop_recording(self) -> None:
+    def move_call(self, call_id: str, terminal: int) -> None:
+        """The call's audio becomes terminal `terminal`'s (an internal transfer)."""
+        self._submit("move_call", lambda: self._move_call(call_id, terminal))
+
+    def start_recording(self, path: str, terminal: int = 0) -> None:
+        """Record the terminal's microphone and every call's audio, mixed, into the WAV
+        file `path`."""
+        self._submit("start_recording",
+                     lambda: self._terminal(terminal).start_recording(path))
+
+    def stop_recording(self, terminal: int = 0) -> None:
         """Stop recording; `RecordingStopped` follows once the WAV header is written."""
-        self._submit("stop_recording", self._stop_recording)
+        self._submit("stop_recording", lambda: self._stop_recording(terminal))
 
     def publish_presence(self, line: int, available: bool, note: str, activity: str) -> None:
         """Publish the user's status (PIDF with a note, RPID activity) for `line`."""
@@ -354,10 +365,11 @@ class SipEngine:
         """Answer an incoming call for a menu: its audio goes to the menu, not the terminal."""
         self._submit("ivr_answer", lambda: self._ivr_answer(call_id), call_id)
 
-    def ivr_local(self, start: bool) -> None:
-        """Start (or end) the owner's session at the desk: prompts in the earpiece, the
-        microphone recorded. The terminal keeps its audio path open meanwhile."""
-        self._submit("ivr_local", lambda: self._ivr_local(start))
+    def ivr_local(self, start: bool, terminal: int = 0) -> None:
+        """Start (or end) the owner's session at the desk (at `terminal`: a DECT base's
+        handset): prompts in its earpiece, its microphone recorded. The terminal keeps its
+        audio path open meanwhile."""
+        self._submit("ivr_local", lambda: self._ivr_local(start, terminal))
 
     def ivr_play(self, session: str, paths: list[str], token: int) -> None:
         """Play prompt files in order; `PromptFinished(session, token)` after the last."""
@@ -619,6 +631,16 @@ class SipEngine:
             raise IndexError(f"terminal {index}")
         return self._medias[index]
 
+    def _move_call(self, call_id: str, terminal: int) -> None:
+        old, new = self._media_of(call_id), self._terminal(terminal)
+        self._owners[call_id] = terminal
+        if old is new:
+            return
+        media = old.take_call(call_id)
+        if media is not None:
+            new.connect_call(call_id, media)
+        log.info("call %s moved to terminal %d", call_id, terminal + 1)
+
     def _media_of(self, call_id: str) -> TerminalMedia:
         """The terminal whose audio a call is."""
         index = self._owners.get(call_id, 0)
@@ -704,8 +726,8 @@ class SipEngine:
         _add_header(prm.txOption, "Contact", f"<{self._target_uri(call.line, number)}>")
         call.hangup(prm)
 
-    def _stop_recording(self) -> None:
-        path = self._terminal().stop_recording()
+    def _stop_recording(self, terminal: int) -> None:
+        path = self._terminal(terminal).stop_recording()
         if path is not None:
             self._emit(ev.RecordingStopped(str(path)))
 
@@ -817,8 +839,8 @@ class SipEngine:
         self._new_leg(call_id, True)
         self._answer(call_id, 200)
 
-    def _ivr_local(self, start: bool) -> None:
-        terminal = self._terminal()
+    def _ivr_local(self, start: bool, index: int) -> None:
+        terminal = self._terminal(index)
         if start:
             self._new_leg(ev.LOCAL_SESSION, False).attach(terminal.mic, terminal.earpiece)
             return

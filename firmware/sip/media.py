@@ -181,6 +181,7 @@ class TerminalMedia:
         self.muted = False
         self._recorder: pj.AudioMediaRecorder | None = None
         self.recording: Path | None = None
+        self._linked: list[TerminalMedia] = []  # internal calls: terminals we talk with
 
     def _make_mic(self, tone_hz: int, path: str) -> pj.AudioMedia | None:
         if path:
@@ -211,6 +212,8 @@ class TerminalMedia:
                 self._feedback.startTransmit(self._earpiece)
                 for media in self._calls.values():
                     media.startTransmit(self._earpiece)
+                for other in self._linked:
+                    other._send_mic(self._earpiece, True)
         return self.earpiece_file
 
     def _new_recording(self) -> pj.AudioMediaRecorder | None:
@@ -263,6 +266,8 @@ class TerminalMedia:
         if sink is not None:
             for media in self._calls.values():
                 media.stopTransmit(sink)
+            for other in self._linked:
+                other._send_mic(sink, False)
             self._tones.stopTransmit(sink)
             self._feedback.stopTransmit(sink)
             stop_transmit(self._silence, sink)
@@ -344,6 +349,42 @@ class TerminalMedia:
                 self.mic.stopTransmit(media)
             else:
                 self.mic.startTransmit(media)
+        for other in self._linked:
+            if other._earpiece is not None:
+                self._send_mic(other._earpiece, not muted)
+
+    # -- internal calls (a DECT base's handsets talking to each other) ------------------------
+    def link(self, other: TerminalMedia, on: bool) -> None:
+        """An internal call: each terminal's microphone into the other's earpiece, kept up
+        while either earpiece is closed and opened again; `on=False` ends it."""
+        if other is self or (other in self._linked) == on:
+            return
+        if on:
+            self._linked.append(other)
+            other._linked.append(self)
+        else:
+            self._linked.remove(other)
+            other._linked.remove(self)
+        if other._earpiece is not None:
+            self._send_mic(other._earpiece, on)
+        if self._earpiece is not None:
+            other._send_mic(self._earpiece, on)
+
+    def _send_mic(self, sink: pj.AudioMedia, on: bool) -> None:
+        if self.mic is None:
+            return
+        if on and not self.muted:
+            self.mic.startTransmit(sink)
+        elif not on:
+            stop_transmit(self.mic, sink)
+
+    def take_call(self, call_id: str) -> pj.AudioMedia | None:
+        """Let a call go to another terminal (an internal transfer): its stream, unwired
+        here, with what this terminal kept for it dropped."""
+        media = self._calls.get(call_id)
+        self.disconnect_call(call_id)
+        self.forget_call(call_id)
+        return media
 
     def start_recording(self, path: str) -> None:
         """Record microphone and calls, mixed, to the WAV `path` (its header is written on

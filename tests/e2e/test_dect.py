@@ -150,30 +150,52 @@ def _closed_wav(path: Path) -> bool:
 def test_a_call_between_handsets_the_call_limit_and_deregistration(
         tmp_path: Path, pbx: Kamailio, module: DectModuleProcess,
         phones: list[PhoneProcess], make_baresip: Any) -> None:
-    phone = start_base(tmp_path, pbx, module, phones, "[device]\nmax_calls = 2\n")
+    phone = start_base(tmp_path, pbx, module, phones,
+                       "[device]\nmax_calls = 1\n[sim]\nmic_tone_hz = 700\n")
     register_up_to(phone, module, 4)
     module.do(1, "offhook")
-    module.do(1, "dial", digits="**4#")  # Anna calls handset 4 by its internal number
+    module.do(1, "dial", digits="**4")  # Anna calls handset 4: an internal call, no PBX
     wait_until(lambda: module.handset(4)["ringing"], 10, 0.05, "handset 4 ringing")
-    assert "1001" in module.handset(4)["caller"]
+    assert "Anna" in module.handset(4)["caller"]
+    assert "Internsamtal" in " ".join(module.handset(4)["display"])
     module.do(4, "offhook")
-    wait_until(lambda: [c["state"] for c in phone.status()["calls"]] == ["connected"] * 2,
-               10, 0.05, "both legs connected")
+    wait_until(lambda: [t["intercom"] for t in phone.status()["terminals"][:4]] ==
+               [4, None, None, 1], 10, 0.05, "handsets 1 and 4 talking")
+    wait_until(lambda: (module.handset(1)["audio_channel"], module.handset(4)["audio_channel"])
+               == (0, 1), 5, 0.05, "a voice channel each")
+    assert phone.status()["calls"] == [] and not pbx.messages("INVITE")  # no SIP at all
+    heard = phone.data_dir / "audio" / "handset4"  # Anna's microphone, in handset 4's ear
+    wait_until(lambda: any(f.stat().st_size > 44 + 2 * 16000 * 2
+                           for f in heard.glob("earpiece-*.wav")), 10, 0.05,
+               "two seconds of the internal call in handset 4's earpiece")
 
-    # Two calls are all this base may have: the next caller gets busy, a handset a message.
-    caller: Baresip = make_baresip("1002")
+    # The one call this base may have: Bo calls out; the next caller gets busy, and a
+    # handset that dials a message (the internal call takes no call slot).
+    far: Baresip = make_baresip("1002", auto_answer=True)
+    module.do(2, "offhook")
+    module.do(2, "dial", digits="1002#")
+    far.wait_event("CALL_ESTABLISHED", 10)
+    caller: Baresip = make_baresip("1005")
     caller.dial(caller.uri_of("1001"))
     closed = caller.wait_event("CALL_CLOSED", 10)
     assert "486" in str(closed) or "Busy" in str(closed), closed
-    assert not module.handset(2)["ringing"]
-    module.do(2, "offhook")
-    module.do(2, "dial", digits="1002#")
-    wait_until(lambda: "Alla linjer upptagna" in " ".join(module.handset(2)["display"]), 10,
-               0.05, "the all-busy message on handset 2")
+    assert not module.handset(3)["ringing"]
+    module.do(3, "offhook")
+    module.do(3, "dial", digits="1002#")
+    wait_until(lambda: "Alla linjer upptagna" in " ".join(module.handset(3)["display"]), 10,
+               0.05, "the all-busy message on handset 3")
+    module.do(3, "onhook")
     module.do(2, "onhook")
+    far.wait_event("CALL_CLOSED", 10)
 
+    module.do(4, "onhook")  # the internal call ends at both handsets
+    wait_until(lambda: all(t["intercom"] is None for t in phone.status()["terminals"]), 10,
+               0.05, "the internal call over")
+    recording = max(heard.glob("earpiece-*.wav"), key=lambda f: f.stat().st_size)
+    wait_until(lambda: _closed_wav(recording), 10, 0.05, "handset 4's earpiece file closed")
+    assert abs(dominant_frequency(recording, 0.5) - 700) < 5  # Anna's microphone
     module.do(1, "onhook")
-    wait_until(lambda: phone.status()["calls"] == [], 10, 0.05, "the call to end")
+    wait_until(lambda: phone.status()["calls"] == [], 10, 0.05, "no call at the base")
     answer = command(phone, "dect deregister 3")
     assert answer["ok"], answer
     wait_until(lambda: [h["number"] for h in command(phone, "dect")["data"]["dect"]

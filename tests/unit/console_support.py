@@ -109,10 +109,10 @@ class RecordingSip:
     def mute(self, muted: bool, terminal: int = 0) -> None:
         self._record("mute", muted)
 
-    def start_recording(self, path: str) -> None:
+    def start_recording(self, path: str, terminal: int = 0) -> None:
         self._record("start_recording", path)
 
-    def stop_recording(self) -> None:
+    def stop_recording(self, terminal: int = 0) -> None:
         self._record("stop_recording")
 
     def publish_presence(self, line: int, available: bool, note: str, activity: str) -> None:
@@ -124,7 +124,7 @@ class RecordingSip:
     def ivr_answer(self, call_id: str) -> None:
         self._record("ivr_answer", call_id)
 
-    def ivr_local(self, start: bool) -> None:
+    def ivr_local(self, start: bool, terminal: int = 0) -> None:
         self._record("ivr_local", start)
 
     def ivr_play(self, session: str, paths: list[str], token: int) -> None:

@@ -664,19 +664,3 @@ def test_the_menu_offers_the_backlight_of_a_panel_that_has_one(tmp_path: Path) -
     assert phone.settings["backlight"] == 0
 
 
-def test_an_internal_number_is_dialled_and_transferred_to_as_its_line() -> None:
-    phone, sip, _ = make_phone()
-    phone.internal_number = lambda number: {"**2": "1004", "**3": ""}.get(number)
-    cid = connected_call(phone, sip, "**2")  # a DECT handset's internal number
-    assert sip.last("make_call")[3] == "1004"
-    assert phone.terminals[0].transfer_to("**2")
-    assert sip.last("transfer") == ("transfer", cid, "1004")
-
-
-def test_an_internal_number_without_a_line_is_unknown() -> None:
-    phone, sip, _ = make_phone()
-    phone.internal_number = lambda number: {"**2": "1004", "**3": ""}.get(number)
-    phone.terminals[0].hook(True)
-    keys(phone, "**3")
-    assert "make_call" not in sip.names()
-    assert text("unknown_number", "en") in screen(phone)

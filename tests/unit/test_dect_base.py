@@ -41,11 +41,3 @@ def test_no_window_while_the_radio_does_not_answer() -> None:
 
 def test_deregistering_an_unknown_handset_is_refused_in_words() -> None:
     assert base(pin="2580").deregister(3) == "handset 3 is not registered"
-
-
-def test_internal_numbers_call_a_handset_through_its_line() -> None:
-    dect = base()
-    assert dect.internal_number("**1") == "1001"
-    assert dect.internal_number("**5") == "1003"
-    assert dect.internal_number("**3") == ""  # no such handset here: unknown number
-    assert dect.internal_number("**7") is None and dect.internal_number("1003") is None

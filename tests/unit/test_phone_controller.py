@@ -73,10 +73,16 @@ class RecordingSip:
     def mute(self, muted: bool, terminal: int = 0) -> None:
         self.sent.append(("mute", muted))
 
-    def start_recording(self, path: str) -> None:
+    def intercom(self, first: int, second: int, on: bool) -> None:
+        self.sent.append(("intercom", first, second, on))
+
+    def move_call(self, call_id: str, terminal: int) -> None:
+        self.sent.append(("move_call", call_id, terminal))
+
+    def start_recording(self, path: str, terminal: int = 0) -> None:
         self.sent.append(("start_recording", path))
 
-    def stop_recording(self) -> None:
+    def stop_recording(self, terminal: int = 0) -> None:
         self.sent.append(("stop_recording",))
 
     def publish_presence(self, line: int, available: bool, note: str, activity: str) -> None:
@@ -117,7 +123,7 @@ class RecordingSip:
     def ivr_answer(self, call_id: str) -> None:
         self.sent.append(("ivr_answer", call_id))
 
-    def ivr_local(self, start: bool) -> None:
+    def ivr_local(self, start: bool, terminal: int = 0) -> None:
         self.sent.append(("ivr_local", start))
 
     def ivr_play(self, session: str, paths: list[str], token: int) -> None:
