@@ -701,15 +701,19 @@ class Terminal(CallFeatures):
         else:
             reason = reason_for_failure(code, call.state is CallState.RINGBACK)
         call.end(reason, self.now(), code)
-        if self.mode is not Mode.NONE:
-            self.mode = Mode.NONE
-        if self.background:  # another call is on hold: show it at once
+        self._foreground_over(reason)
+        self.calls_over()
+
+    def _foreground_over(self, reason: EndReason) -> None:
+        """The foreground call has ended: a call on hold comes forward at once (the reason
+        shown over it), else the end screen."""
+        self.mode = Mode.NONE
+        if self.background:
             self._show_notice(text(reason.value, self.phone.config.device.language))
             self.call = None
             self.promote_background()
         else:
             self._after_end()
-        self.calls_over()
 
     # -- a DECT base's internal calls (firmware.intercom) ------------------------------------
     def intercom_over(self, call: Call, reason: EndReason) -> None:
@@ -717,17 +721,9 @@ class Terminal(CallFeatures):
         if call.ended:
             return
         call.end(reason, self.now())
-        if call is not self.call:
-            return
-        if self.mode is not Mode.NONE:
-            self.mode = Mode.NONE
-        if self.background:  # a consult call: back to the call on hold
-            self._show_notice(text(reason.value, self.phone.config.device.language))
-            self.call = None
-            self.promote_background()
-        else:
-            self._after_end()
-        self.refresh()
+        if call is self.call:
+            self._foreground_over(reason)  # a consult call: back to the call on hold
+            self.refresh()
 
     def let_go(self, call: Call, draft: Call) -> None:
         """`call`, on hold here, went to another handset: `draft` (the consult call, or the

@@ -8,6 +8,7 @@ import os
 import subprocess
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -250,13 +251,14 @@ def test_an_incoming_call_rings_on_the_ringer_device_until_answered(
     assert np.sqrt(np.mean(off ** 2)) < 1e-3, "the ringer is not silent between rings"
 
 
-def test_a_headset_that_cannot_be_opened_is_named_and_the_call_stays_on_the_handset(
-        tmp_path: Path, pbx: Kamailio, make_baresip) -> None:
-    """A headset plugged in whose ALSA devices do not exist (a USB headset whose card never
-    came up): the screen says so, the log names the device, the call goes on at the handset."""
+def usb_headset_call(tmp_path: Path, pbx: Kamailio, make_baresip: Any, headset_pcms: str
+                     ) -> tuple[PhoneProcess, Any]:
+    """A phone whose handset plays 500 Hz into a call with baresip (1000 Hz), connected, and
+    a USB headset (simulated jack) whose ALSA devices `headset_pcms` defines (or nobody)."""
     infile, outfile = tmp_path / "handset.in.raw", tmp_path / "handset.out.wav"
-    infile.write_bytes(tone_raw(500, 60))
+    infile.write_bytes(tone_raw(500, 90))
     conf = write_alsa_config(tmp_path, infile, outfile)
+    conf.write_text(conf.read_text() + headset_pcms)
     profile = write_profile(tmp_path)
     profile.write_text(profile.read_text() + (
         '[audio.paths.headset]\ncapture = "usb_headset_cap"\nplayback = "usb_headset_play"\n'
@@ -271,6 +273,19 @@ def test_a_headset_that_cannot_be_opened_is_named_and_the_call_stays_on_the_hand
         phone.keys("1002")
         phone.wait_text("In call", 10)
         far.wait_event("CALL_ESTABLISHED", 10)
+    except BaseException:
+        phone.stop()
+        raise
+    return phone, far
+
+
+def test_a_headset_that_cannot_be_opened_is_named_and_the_call_stays_on_the_handset(
+        tmp_path: Path, pbx: Kamailio, make_baresip) -> None:
+    """A headset plugged in whose ALSA devices do not exist (a USB headset whose card never
+    came up): the screen says so, the log names the device, the call goes on at the handset."""
+    outfile = tmp_path / "handset.out.wav"
+    phone, far = usb_headset_call(tmp_path, pbx, make_baresip, "")
+    try:
         phone.headset(True)
         phone.wait_text("Headset failed", 10)
         status = phone.status()
@@ -293,31 +308,16 @@ def test_a_headset_pulled_out_mid_call_is_named_and_the_call_moves_to_the_handse
     """A USB headset carrying a call is pulled out: its ALSA device starts failing (here the
     `file` plugin's pipe loses its reader, and alsa-lib reports an I/O error as a vanished USB
     card does). The screen and the log say so, the call goes on at the handset, both ways."""
-    infile, outfile = tmp_path / "handset.in.raw", tmp_path / "handset.out.wav"
-    infile.write_bytes(tone_raw(500, 90))
+    outfile = tmp_path / "handset.out.wav"
     head_in, head_out, head_pid = (tmp_path / "headset.in.raw", tmp_path / "headset.out.raw",
                                    tmp_path / "headset.pid")
     head_in.write_bytes(tone_raw(1500, 90))
-    conf = write_alsa_config(tmp_path, infile, outfile)
-    conf.write_text(conf.read_text() + (
+    phone, far = usb_headset_call(tmp_path, pbx, make_baresip, (
         'pcm.usb_headset_cap {\n  type file\n  slave { pcm { type null } }\n'
         f'  file "/dev/null"\n  infile "{head_in}"\n  format "raw"\n}}\n'
         'pcm.usb_headset_play {\n  type file\n  slave { pcm { type null } }\n'
         f'  file "|echo $$ > {head_pid}; exec cat > {head_out}"\n  format "raw"\n}}\n'))
-    profile = write_profile(tmp_path)
-    profile.write_text(profile.read_text() + (
-        '[audio.paths.headset]\ncapture = "usb_headset_cap"\nplayback = "usb_headset_play"\n'
-        '[audio.jack]\nkind = "sim"\n'))
-    far = make_baresip("1002", tone_hz=1000, auto_answer=True)
-    line = LineSpec("1001", USERS["1001"], f"127.0.0.1:{pbx.port}", "Handset")
-    phone = PhoneProcess(tmp_path / "phone", phone_config([line]), board=str(profile),
-                         env={"ALSA_CONFIG_PATH": str(conf)}).start()
     try:
-        wait_registered(phone)
-        phone.hook(True)
-        phone.keys("1002")
-        phone.wait_text("In call", 10)
-        far.wait_event("CALL_ESTABLISHED", 10)
         phone.headset(True)
         phone.wait_status(lambda s: s["audio"]["path"] == "headset", 10, "the sound on headset")
         wait_until(lambda: head_pid.exists() and head_pid.read_text().strip().isdigit()

@@ -53,6 +53,13 @@ def dial(term: Terminal, number: str) -> None:
         term.key(key)
 
 
+def press(term: Terminal, *names: str) -> None:
+    """Keys by name; a run of digits, * and # is each of its keys."""
+    for name in names:
+        for key in (list(name) if set(name) <= set("0123456789*#") else [name]):
+            term.key(key)
+
+
 def screen(term: Terminal) -> str:
     return "\n".join(term.board.display.rows)
 
@@ -157,10 +164,7 @@ def test_consult_then_transfer_hands_the_call_to_the_other_handset() -> None:
     phone, sip, _ = base_phone()
     anna, bo = handset(phone, 1), handset(phone, 2)
     cid = external_call_at(phone, sip, 1)
-    anna.key("transfer")
-    for key in "**2":
-        anna.key(key)
-    anna.key("ok")  # call Bo first; Bertil waits on hold
+    press(anna, "transfer", "**2", "ok")  # call Bo first; Bertil waits on hold
     assert sip.last("hold") == ("hold", cid)
     assert bo.alerting is not None and bo.alerting.intercom == 1
     bo.hook(True)
@@ -181,10 +185,7 @@ def test_blind_internal_transfer_rings_there_and_comes_back_unanswered() -> None
     phone, sip, clock = base_phone()
     anna, cecilia = handset(phone, 1), handset(phone, 3)
     cid = external_call_at(phone, sip, 1)
-    anna.key("transfer")
-    for key in "**3":
-        anna.key(key)
-    anna.key("transfer")  # blind: Bertil rings at Cecilia
+    press(anna, "transfer", "**3", "transfer")  # blind: Bertil rings at Cecilia
     assert cecilia.alerting is not None and cecilia.alerting.id == cid
     assert "Bertil" in screen(cecilia)
     assert anna.call is not None and anna.call.end_reason is EndReason.TRANSFERRED
@@ -202,10 +203,7 @@ def test_a_handed_call_is_taken_by_lifting_and_a_refused_one_goes_back() -> None
     phone, sip, _ = base_phone()
     anna, bo, cecilia = handset(phone, 1), handset(phone, 2), handset(phone, 3)
     cid = external_call_at(phone, sip, 1)
-    anna.key("transfer")
-    for key in "**2":
-        anna.key(key)
-    anna.key("transfer")
+    press(anna, "transfer", "**2", "transfer")
     bo.key("cancel")  # Bo refuses: back to Anna, nobody hung up on Bertil
     assert bo.alerting is None and anna.alerting is not None
     assert ("hangup", cid, 486) not in sip.sent
@@ -220,10 +218,7 @@ def test_a_transfer_to_a_busy_or_unknown_handset_keeps_the_call() -> None:
     anna, bo = handset(phone, 1), handset(phone, 2)
     bo.hook(True)
     cid = external_call_at(phone, sip, 1)
-    anna.key("transfer")
-    for key in "**2":
-        anna.key(key)
-    anna.key("transfer")
+    press(anna, "transfer", "**2", "transfer")
     assert anna.call is not None and anna.call.id == cid and not anna.call.held
     assert "Busy" in screen(anna)
     assert sip.last("resume") == ("resume", cid)
