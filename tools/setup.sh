@@ -93,6 +93,8 @@ case "$mode" in
     ;;
   test)
     .venv/bin/ruff check .
-    exec .venv/bin/pytest --durations=15 "$@"  # the slowest tests listed at the end
+    # two workers, a test file each at a time (most of an end-to-end test is waiting on
+    # real-time audio and timers); the slowest tests listed at the end
+    exec .venv/bin/pytest -n 2 --dist loadfile --durations=15 "$@"
     ;;
 esac

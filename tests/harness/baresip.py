@@ -394,7 +394,9 @@ class Baresip(Peer):
             "module_app\t\tmenu.so",
             "module_app\t\tctrl_tcp.so",
             f"ctrl_tcp_listen\t\t127.0.0.1:{self.ctrl_port}",
-            f"snd_path\t\t{self.recordings_dir}",
+            # relative to the working directory baresip runs in: its sndfile module cuts
+            # file names at 128 bytes, which a deep test directory would exceed (".wav" lost)
+            f"snd_path\t\t{self.recordings_dir.relative_to(self.workdir)}",
             "",
         ])
 

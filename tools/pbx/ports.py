@@ -11,6 +11,7 @@ the peer that was given it binds it.
 
 from __future__ import annotations
 
+import os
 import random
 import socket
 import threading
@@ -46,7 +47,7 @@ def free_port_range(count: int) -> int:
         for _ in range(200):
             base = _candidate()
             ports = range(base, base + count)
-            if base + count - 1 <= _HIGHEST and all(_usable(port) for port in ports):
+            if base + count - 1 <= _slice()[1] and all(_usable(port) for port in ports):
                 _handed_out.update(ports)
                 return base
     raise RuntimeError(f"no {count} consecutive free ports on 127.0.0.1")
@@ -66,9 +67,26 @@ def _tcp_free(port: int) -> bool:
     return True
 
 
+def _slice() -> tuple[int, int]:
+    """This process's share of the range: all of it, or, when the tests run in parallel
+    (pytest-xdist: PYTEST_XDIST_WORKER gw0, gw1 ... of PYTEST_XDIST_WORKER_COUNT), a slice of
+    its own, so two workers never hand out the same port."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not (worker.startswith("gw") and worker[2:].isdigit() and count.isdigit()
+            and int(count) > 1):
+        return _LOWEST, _HIGHEST
+    index, workers = int(worker[2:]), int(count)
+    size = (_HIGHEST - _LOWEST + 1) // workers
+    low = _LOWEST + (index % workers) * size
+    return low, low + size - 1
+
+
 def _candidate() -> int:
-    """A random port between the RTP range and the kernel's ephemeral range."""
-    return random.randint(_LOWEST, _HIGHEST)
+    """A random port between the RTP range and the kernel's ephemeral range (this worker's
+    slice of it)."""
+    low, high = _slice()
+    return random.randint(low, high)
 
 
 def _udp_free(port: int) -> bool:
