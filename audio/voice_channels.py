@@ -13,6 +13,7 @@ silent, as on a desk phone whose headset is pulled out.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,7 +28,12 @@ FailureReport = Callable[[int, str], None]  # (channel, message), on the control
 class VoiceChannels:
     def __init__(self, channels: Mapping[int, PathConfig], terminals: int, *, pace: bool = False,
                  dispatch: Callable[[Callable[[], None]], None] = lambda fn: fn()) -> None:
-        self._pcms = {n: PcmPath.from_config(config) for n, config in channels.items()}
+        self._configs = dict(channels)
+        # one PcmPath per handset and channel: each bridge opens and closes its own on its own
+        # thread, so a channel let go by one handset and given to another shares no handles
+        self._pcms = [{n: PcmPath.from_config(config) for n, config in channels.items()}
+                      for _ in range(terminals)]
+        self._lock = threading.Lock()  # _connected: the loop's connect(), the card threads
         self._dispatch = dispatch
         self.on_failure: FailureReport | None = None
         self.bridges = [AlsaBridge(None, pace=pace, on_error=self._error_on(terminal))
@@ -42,26 +48,29 @@ class VoiceChannels:
 
     @property
     def channels(self) -> list[int]:
-        return sorted(self._pcms)
+        return sorted(self._configs)
 
     def connect(self, terminal: int, channel: int | None) -> None:
         """Carry `terminal`'s audio on voice `channel` (None: on none)."""
         if not 0 <= terminal < len(self.bridges):
             return
-        if channel is not None and channel not in self._pcms:
+        if channel is not None and channel not in self._configs:
             log.warning("DECT voice channel %d has no ALSA devices in the board profile; "
                         "handset %d is silent", channel, terminal + 1)
             channel = None
-        if self._connected.get(terminal) == channel:
-            return
-        if channel is None:
-            self._connected.pop(terminal, None)
-        else:
-            self._connected[terminal] = channel
-        self.bridges[terminal].switch(None if channel is None else self._pcms[channel])
+        with self._lock:
+            if self._connected.get(terminal) == channel:
+                return
+            if channel is None:
+                self._connected.pop(terminal, None)
+            else:
+                self._connected[terminal] = channel
+        self.bridges[terminal].switch(None if channel is None else
+                                      self._pcms[terminal][channel])
 
     def connected(self, terminal: int) -> int | None:
-        return self._connected.get(terminal)
+        with self._lock:
+            return self._connected.get(terminal)
 
     def start(self) -> None:
         for bridge in self.bridges:
@@ -72,8 +81,9 @@ class VoiceChannels:
             bridge.stop()
 
     def status(self) -> dict[str, Any]:
-        return {"channels": self.channels, "connected": {
-                    str(t + 1): c for t, c in sorted(self._connected.items())},
+        with self._lock:
+            connected = {str(t + 1): c for t, c in sorted(self._connected.items())}
+        return {"channels": self.channels, "connected": connected,
                 "device_errors": self.failures}
 
     def _error_on(self, terminal: int) -> Callable[[PcmPath, AudioDeviceError], None]:
@@ -83,9 +93,10 @@ class VoiceChannels:
         """A channel's device failed (on the card thread): say so; the call goes on, silent,
         and the next call on that channel opens it again."""
         self.failures += 1
-        channel = next((n for n, pcm in self._pcms.items() if pcm is path), -1)
-        if self._connected.get(terminal) == channel:
-            del self._connected[terminal]
+        channel = next((n for n, pcm in self._pcms[terminal].items() if pcm is path), -1)
+        with self._lock:
+            if self._connected.get(terminal) == channel:
+                del self._connected[terminal]
         log.error("DECT voice channel %d (handset %d): %s", channel, terminal + 1, error)
         if self.on_failure is not None:
             report = self.on_failure

@@ -215,8 +215,9 @@ class CallFeatures:
 
     def hold_key(self) -> None:
         call = self.call
-        if self.conference or self.mode is not Mode.NONE:
-            return
+        if self.conference or self.mode is not Mode.NONE or (
+                call is not None and call.intercom and not call.ended):
+            return  # (an internal call has nothing to hold it with)
         if call is None or call.ended or not call.on_sip:
             if self.background:  # the foreground is gone: pick up the call on hold
                 self._bring_forward(self.background.pop(0))
@@ -284,7 +285,8 @@ class CallFeatures:
     def transfer_to(self, number: str) -> bool:
         """Blind transfer of the foreground call to `number` (feature keys, the API)."""
         call = self.call
-        if call is None or call.state is not CallState.CONNECTED or self.transfer is not None:
+        if call is None or call.state is not CallState.CONNECTED or self.transfer is not None \
+                or call.intercom:
             return False
         self._hold(call)
         if self.phone.intercom is not None and handset_number(number):
@@ -476,7 +478,8 @@ class CallFeatures:
 
     # -- mute, do not disturb, recording ------------------------------------------------------
     def mute_key(self) -> None:
-        if not self.all_calls() and not self.muted:
+        internal = self.call is not None and self.call.intercom and not self.call.ended
+        if not self.all_calls() and not self.muted and not internal:
             return
         self.muted = not self.muted
         self.engine.mute(self.muted)

@@ -77,6 +77,7 @@ class DectBase:
         self.registered: dict[int, HandsetInfo] = {}
         self.last_registration: str = ""
         self._channels: dict[int, int] = {}  # handset -> voice channel of its call
+        self._channel_order = list(range(AUDIO_CHANNELS))  # least recently given first
         self.voice: VoiceSwitch | None = None
         self.voice_error = ""  # the last voice channel device failure, in words
         self._ringing: dict[int, str] = {}  # handset -> caller shown while it rings
@@ -174,7 +175,9 @@ class DectBase:
         self.registered.pop(number, None)
         self.last_registration = f"handset {number} de-registered ({why})"
         log.info("DECT %s", self.last_registration)
-        self._hook(number, False)  # a call it was in ends
+        terminal = self._terminal(number)
+        if terminal is not None:
+            terminal.lost()  # its calls end, what rings there goes elsewhere
 
     def _registration_failed(self, why: str) -> None:
         self.last_registration = f"a handset could not register: {why.replace('_', ' ')}"
@@ -191,6 +194,9 @@ class DectBase:
                 self.radio.ring(number, False)
             self._channels.clear()
             self._ringing.clear()
+            if self.phone is not None:
+                for terminal in self.phone.terminals:
+                    terminal.lost()
         else:
             self._window_asked()
 
@@ -227,8 +233,11 @@ class DectBase:
         call = terminal.call
         talking = call is not None and (call.on_sip or call.intercom != 0) and not call.ended
         if talking and number not in self._channels:
-            free = sorted(set(range(AUDIO_CHANNELS)) - set(self._channels.values()))
-            if free:
+            used = set(self._channels.values())
+            free = [c for c in self._channel_order if c not in used]
+            if free:  # the one let go longest ago: its devices are surely closed by now
+                self._channel_order.remove(free[0])
+                self._channel_order.append(free[0])
                 self._channels[number] = free[0]
                 self.radio.audio(number, free[0])
                 self._connect(number, free[0])

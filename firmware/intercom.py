@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("luren.intercom")
 INTERNAL = re.compile(r"\*\*([1-9])")
+UNANSWERED_CODE = 480  # a handed call nobody took: Temporarily Unavailable
 
 
 def handset_number(dialled: str) -> int | None:
@@ -184,8 +185,7 @@ class Intercom:
 
     def _offer(self, call: Call, source: Terminal, target: Terminal) -> None:
         timeout = self.phone.config.calls.transfer_timeout
-        timer = None if target is source else self.phone.clock.call_later(
-            timeout, lambda: self._recall(call))
+        timer = self.phone.clock.call_later(timeout, lambda: self._recall(call))
         self._offers[call.id] = _Offer(source, target, timer)
         log.info("call %s rings at handset %d (transferred by handset %d)", call.id,
                  target.index + 1, source.index + 1)
@@ -193,34 +193,47 @@ class Intercom:
 
     def offered(self, call: Call) -> bool:
         """`call` is an external call handed to a handset that has yet to take it."""
-        return call.id in self._offers and not call.ended
+        if call.ended:
+            self._forget_offer(call)
+        return call.id in self._offers
 
     def take(self, terminal: Terminal, call: Call) -> None:
         """`terminal` lifted for a call handed to it: the call, its audio and all, is its."""
-        offer = self._offers.pop(call.id, None)
-        if offer is not None and offer.timer is not None:
-            offer.timer.cancel()
+        self._forget_offer(call)
         terminal.take_over(call)
         self.phone.engine.move_call(call.id, terminal.index)
         self.phone.call_taken(call, terminal)
 
     def decline(self, terminal: Terminal, call: Call) -> bool:
-        """The handset the call was handed to refused it: back to the one that sent it;
-        False when it already rings there (refusing it then ends the call as usual)."""
+        """The handset the call was handed to refused it: back to the one that sent it (or,
+        refused there too, the caller is told nobody answers); False when not offered."""
         return self._recall(call)
 
     def _recall(self, call: Call) -> bool:
-        offer = self._offers.get(call.id)
+        """Not taken where it rang: ring at the handset that transferred it, once; if that
+        handset is gone or busy ringing, or the call already came back, the caller gets 480
+        Temporarily Unavailable (no call waits on hold for ever)."""
+        offer = self._forget_offer(call)
         if offer is None or call.ended:
             return False
-        if offer.target is offer.source:
-            del self._offers[call.id]
-            return False
-        log.info("call %s not taken at handset %d: back to handset %d", call.id,
-                 offer.target.index + 1, offer.source.index + 1)
         offer.target.withdraw(call)
-        self._offer(call, offer.source, offer.source)
+        source = offer.source
+        if offer.target is source or source.alerting is not None or \
+                not self._registered(source.index + 1):
+            log.info("call %s taken by no handset: ended", call.id)
+            self.phone.engine.hangup(call.id, UNANSWERED_CODE)
+            call.end(EndReason.MISSED, self.phone.clock.now())
+            return True
+        log.info("call %s not taken at handset %d: back to handset %d", call.id,
+                 offer.target.index + 1, source.index + 1)
+        self._offer(call, source, source)
         return True
+
+    def _forget_offer(self, call: Call) -> _Offer | None:
+        offer = self._offers.pop(call.id, None)
+        if offer is not None and offer.timer is not None:
+            offer.timer.cancel()
+        return offer
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import re
 import socket
 import struct
 from collections.abc import Callable, MutableMapping, Set
@@ -45,7 +46,7 @@ def whole_number(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]+", value.strip()):
         return int(value.strip())
     return None
 

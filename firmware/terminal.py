@@ -723,6 +723,7 @@ class Terminal(CallFeatures):
         call.end(reason, self.now())
         if call is self.call:
             self._foreground_over(reason)  # a consult call: back to the call on hold
+            self.calls_over()
             self.refresh()
 
     def let_go(self, call: Call, draft: Call) -> None:
@@ -734,6 +735,26 @@ class Terminal(CallFeatures):
         draft.end(EndReason.TRANSFERRED, self.now())
         self.call = draft
         self._after_end()
+        self.calls_over()
+        self.refresh()
+
+    def lost(self) -> None:
+        """The handset is gone (de-registered, or its radio lost): whatever rings there is
+        refused (or sent back to the handset that transferred it), its calls end."""
+        intercom, alerting = self.phone.intercom, self.alerting
+        if alerting is not None and intercom is not None and alerting.intercom:
+            intercom.refuse(self, alerting)
+        elif alerting is not None and intercom is not None and intercom.offered(alerting):
+            intercom.decline(self, alerting)
+        elif alerting is not None:
+            self.withdraw(alerting)  # rings on at the other handsets of its line
+        for call in self.background:
+            if call.on_sip:
+                self.engine.hangup(call.id)
+            call.end(EndReason.NORMAL, self.now())
+        self.background.clear()
+        self.offhook = False
+        self._drop_foreground()
         self.refresh()
 
     def take_over(self, call: Call) -> None:

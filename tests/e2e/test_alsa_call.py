@@ -136,6 +136,12 @@ def runs(values: list[int], tolerance: int = 20, min_run: int = 3) -> list[int]:
     return out
 
 
+def near(freq: int, found: list[int], tolerance: int = 20) -> bool:
+    """`freq` is among `found` (0.5 s windows: 2 Hz bins; the bridge's drift correction,
+    catching up on a busy machine, bends a tone by up to 1 %)."""
+    return any(abs(f - freq) <= tolerance for f in found)
+
+
 def test_headset_plugged_in_mid_call_moves_both_directions_and_back(
         tmp_path: Path, pbx: Kamailio, make_baresip) -> None:
     """A headset jack switch (Linux input events, here through a FIFO) plugged in during a
@@ -342,8 +348,8 @@ def test_a_headset_pulled_out_mid_call_is_named_and_the_call_moves_to_the_handse
     assert runs(dominant_by_window(heard, rate)) == [1500, 500], \
         "baresip did not hear the headset, then the handset"
     out = np.frombuffer(head_out.read_bytes(), dtype="<i2").astype(np.float64) / 32768
-    assert 1000 in runs(dominant_by_window(out, RATE), min_run=3), \
+    assert near(1000, runs(dominant_by_window(out, RATE), min_run=3)), \
         "the far end's tone did not come out of the headset before it was pulled"
     samples, rate = read_wav(outfile)
-    assert 1000 in runs(dominant_by_window(samples[-int(2 * rate):], rate), min_run=3), \
+    assert near(1000, runs(dominant_by_window(samples[-int(2 * rate):], rate), min_run=3)), \
         "the far end's tone did not come out of the handset afterwards"

@@ -24,6 +24,12 @@ from tests.unit.test_phone_controller import RecordingSip
 def base_phone(registered: tuple[int, ...] = (1, 2, 3)) -> tuple[Phone, RecordingSip,
                                                                 ManualClock]:
     """Handsets 1-3 on line 1 (1001), handset 4 on line 2 (1003); `registered` at the base."""
+    phone, sip, clock, _ = base_and_phone(registered)
+    return phone, sip, clock
+
+
+def base_and_phone(registered: tuple[int, ...] = (1, 2, 3)
+                   ) -> tuple[Phone, RecordingSip, ManualClock, DectBase]:
     config = parse_config({"device": {"language": "en"}, "lines": [
         {"user": "1001", "registrar": "127.0.0.1:5060"},
         {"user": "1003", "registrar": "127.0.0.1:5060"}], "handsets": [
@@ -40,7 +46,7 @@ def base_phone(registered: tuple[int, ...] = (1, 2, 3)) -> tuple[Phone, Recordin
     phone.start()
     for line in (0, 1):
         phone.on_sip_event(ev.RegistrationChanged(line, True, 200, "OK", 300))
-    return phone, sip, clock
+    return phone, sip, clock, dect
 
 
 def handset(phone: Phone, n: int) -> Terminal:
@@ -265,3 +271,74 @@ def test_recording_and_the_voicemail_menu_use_the_audio_of_the_handset_they_run_
     assert ("ivr_local", True, 1) in sip.sent
     bo.hook(False)
     assert ("ivr_local", False, 1) in sip.sent
+
+
+def test_a_recalled_call_nobody_takes_ends_with_480_instead_of_waiting_for_ever() -> None:
+    phone, sip, clock = base_phone()
+    anna, cecilia = handset(phone, 1), handset(phone, 3)
+    cid = external_call_at(phone, sip, 1)
+    press(anna, "transfer", "**3", "transfer")
+    anna.hook(False)
+    timeout = phone.config.calls.transfer_timeout + 1
+    clock.advance(timeout)  # not taken at Cecilia: back to Anna
+    assert anna.alerting is not None and cecilia.alerting is None
+    clock.advance(timeout)  # not taken at Anna either
+    assert ("hangup", cid, 480) in sip.sent
+    assert anna.alerting is None and anna.call is None
+
+
+def test_a_call_comes_back_to_a_handset_already_ringing_for_another_it_ends_instead() -> None:
+    phone, sip, clock = base_phone()
+    anna, cecilia = handset(phone, 1), handset(phone, 3)
+    cid = external_call_at(phone, sip, 1)
+    press(anna, "transfer", "**3", "transfer")
+    anna.hook(False)
+    clock.advance(5)  # Anna's end screen goes
+    phone.on_sip_event(ev.IncomingCall("c10", 0, "sip:1004@pbx", "Doris", "1004"))
+    assert anna.alerting is not None and anna.alerting.id == "c10"
+    clock.advance(phone.config.calls.transfer_timeout + 1)
+    assert ("hangup", cid, 480) in sip.sent
+    assert anna.alerting is not None and anna.alerting.id == "c10"  # Doris still rings
+    assert cecilia.alerting is None or cecilia.alerting.id == "c10"
+
+
+def test_a_lost_handset_ends_its_internal_call_and_sends_a_handed_call_back() -> None:
+    phone, sip, _ = base_phone()
+    anna, bo, cecilia = handset(phone, 1), handset(phone, 2), handset(phone, 3)
+    dial(anna, "**2")
+    bo.key("speaker")  # Bo answers hands-free
+    assert anna.call is not None and anna.call.state is CallState.CONNECTED
+    bo.lost()  # de-registered, or the radio went away
+    assert anna.call.ended and bo.call is None
+    assert sip.last("intercom") == ("intercom", 1, 0, False)
+    anna.hook(False)
+    cid = external_call_at(phone, sip, 1)
+    press(anna, "transfer", "**3", "transfer")
+    cecilia.lost()
+    assert anna.alerting is not None and anna.alerting.id == cid  # back where it came from
+
+
+def test_hold_transfer_and_mute_in_an_internal_call() -> None:
+    phone, sip, _ = base_phone()
+    anna, bo = handset(phone, 1), handset(phone, 2)
+    dial(anna, "**2")
+    bo.hook(True)
+    anna.key("hold")  # nothing to hold it with
+    assert anna.call is not None and anna.call.state is CallState.CONNECTED
+    assert "hold" not in sip.names()
+    assert not anna.transfer_to("**3")
+    anna.key("mute")
+    assert sip.last("mute") == ("mute", True)
+
+
+def test_voice_channels_are_given_least_recently_used_first() -> None:
+    phone, _, _, dect = base_and_phone()
+    anna, bo, cecilia = handset(phone, 1), handset(phone, 2), handset(phone, 3)
+    dial(anna, "**2")
+    bo.hook(True)
+    assert (dect._channels[1], dect._channels[2]) == (0, 1)
+    bo.hook(False)
+    anna.hook(False)  # 0 and 1 let go: the next calls get 2 and 3, whose devices are closed
+    dial(cecilia, "**1")
+    anna.hook(True)
+    assert (dect._channels[3], dect._channels[1]) == (2, 3)

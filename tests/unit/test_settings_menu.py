@@ -564,3 +564,13 @@ def test_info_shows_the_network_as_well_as_the_version(tmp_path: Path) -> None:
     (tmp_path / "eth9" / "address").write_text("80:5e:c0:12:34:56\n")
     assert _mac("eth9", tmp_path) == "805EC0123456"
     assert _mac("eth8", tmp_path) == "" and _mac("", tmp_path) == ""
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    (7, 7), (7.0, 7), ("7", 7), (" -3 ", -3), (True, None), (7.5, None), ("x", None),
+    ("--5", None), ("²", None), ("", None), ([], None)])
+def test_a_stored_level_is_a_whole_number_or_nothing(value: object,
+                                                      expected: int | None) -> None:
+    from firmware.phone_settings import whole_number
+
+    assert whole_number(value) == expected
