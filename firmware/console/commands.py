@@ -82,7 +82,7 @@ class Services:
     provision_now: Callable[[], Awaitable[Any]] | None = None
     restart: Callable[[str], None] = lambda why: None
     firmware: FirmwareUpdater | None = None
-    loopback: Callable[[bool], None] | None = None
+    loopback: Callable[..., None] | None = None  # (on, terminal=0): the audio test
     console_code: Callable[[], str] | None = None
     console_port: str = ""
     dect: DectBase | None = None
@@ -655,44 +655,51 @@ async def _test_display(s: Services, args: list[str]) -> Reply:
                  stream=_Cycle(s.phone, steps, lambda: _release(s.phone), 2.0))
 
 
-@command("test audio", "test audio", "a tone on each audio path, then a loopback (any key "
-         "stops)", api=False)
+@command("test audio", "test audio [HANDSET]", "a tone on each audio path, then a loopback "
+         "(any key stops); on a DECT base, of handset HANDSET (1)", api=False)
 async def _test_audio(s: Services, args: list[str]) -> Reply:
     from audio.tones import ToneSegment
 
     phone, audio = s.phone, s.phone.audio
+    if len(args) > 1 or (args and not (args[0].isdigit() and
+                                       1 <= int(args[0]) <= len(phone.terminals))):
+        return fail(f"test audio: give a handset number 1-{len(phone.terminals)}, or none"
+                    if len(phone.terminals) > 1 else "test audio: takes no argument")
+    index = int(args[0]) - 1 if args else 0
     if phone.calls or any(t.call or t.alerting for t in phone.terminals):
         return fail("test audio: not during a call (the call's audio would be cut)")
     paths = ["handset", "headset", "speaker"] if audio is not None else ["earpiece"]
     tone = [ToneSegment(1000, 0, 800, 200)]
+    engine = phone.engine
 
     def on_path(path: str) -> Callable[[], None]:
         def act() -> None:
             if s.loopback is not None:
-                s.loopback(False)
+                s.loopback(False, terminal=index)
             if audio is not None:
                 audio.route(path)
-            phone.engine.open_audio_path()
-            phone.engine.play_tone("test", tone, True)
+            engine.open_audio_path(terminal=index)
+            engine.play_tone("test", tone, True, terminal=index)
         return act
 
     def loopback() -> None:
-        phone.engine.stop_tone()
+        engine.stop_tone(terminal=index)
         if s.loopback is not None:
-            s.loopback(True)
+            s.loopback(True, terminal=index)
 
     def done() -> None:
-        phone.engine.stop_tone()
+        engine.stop_tone(terminal=index)
         if s.loopback is not None:
-            s.loopback(False)
-        phone.engine.close_audio_path()  # the terminal opens it again if it wants it
+            s.loopback(False, terminal=index)
+        engine.close_audio_path(terminal=index)  # the terminal opens it again if it wants it
         for terminal in phone.terminals:
             terminal.forget_audio_path()
         phone.refresh()
 
-    steps = [(f"1 kHz tone on the {p}", on_path(p)) for p in paths]
+    where = f" of handset {index + 1}" if len(phone.terminals) > 1 else ""
+    steps = [(f"1 kHz tone on the {p}{where}", on_path(p)) for p in paths]
     if s.loopback is not None:
-        steps.append(("loopback: the microphone to the earpiece", loopback))
+        steps.append((f"loopback{where}: the microphone to the earpiece", loopback))
     return Reply(True, ["testing audio; press any key to stop"],
                  stream=_Cycle(phone, steps, done, 3.0))
 

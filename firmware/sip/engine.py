@@ -387,9 +387,9 @@ class SipEngine:
         self._submit("ivr_stop_recording", lambda: self._leg(session).stop_recording(),
                      session)
 
-    def loopback(self, on: bool) -> None:
+    def loopback(self, on: bool, terminal: int = 0) -> None:
         """The technician's audio test: microphone to earpiece (`set_loopback`)."""
-        self._submit("loopback", lambda: self._terminal().set_loopback(on))
+        self._submit("loopback", lambda: self._terminal(terminal).set_loopback(on))
 
     def sip_trace(self, count: int) -> list[str]:
         """The last `count` SIP messages sent and received, oldest first (any thread)."""

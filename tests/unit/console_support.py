@@ -177,12 +177,13 @@ class Rig:
         self.phone.close()
 
 
-def make_rig(data_dir: Path, config: PhoneConfig | None = None) -> Rig:
-    """A phone on `data_dir` with its overrides there, started, line 1 registered."""
+def make_rig(data_dir: Path, config: PhoneConfig | None = None, terminals: int = 1) -> Rig:
+    """A phone on `data_dir` with its overrides there, started, line 1 registered;
+    `terminals` > 1: a base's handsets sharing the line."""
     store = OverrideStore(data_dir / OVERRIDES_FILE, base=config or base_config())
     clock, sip = ManualClock(), RecordingSip()
-    phone = Phone(store.apply(), clock, sip, [sim_board()], rng=random.Random(1),
-                  data_dir=data_dir, overrides=store)
+    phone = Phone(store.apply(), clock, sip, [sim_board() for _ in range(terminals)],
+                  rng=random.Random(1), data_dir=data_dir, overrides=store)
     phone.start()
     phone.on_sip_event(ev.RegistrationChanged(0, True, 200, "OK", 300))
     return Rig(phone, sip, clock, store, data_dir, [])

@@ -799,6 +799,29 @@ def test_test_audio_plays_a_tone_and_stops_it(rig: Rig, services: Services) -> N
     assert ("stop_tone",) in rig.sip.sent[before + 2:]
 
 
+def test_test_audio_of_a_bases_second_handset(tmp_path: Path) -> None:
+    base = make_rig(tmp_path / "data", terminals=3)
+    looped: list[tuple[bool, int]] = []
+    services = base.services(loopback=lambda on, terminal=0: looped.append((on, terminal)))
+    try:
+        reply, seen = start_stream(services, "test audio 2")
+        assert seen == ["1 kHz tone on the earpiece of handset 2"]
+        assert looped == [(False, 1)]
+        assert reply.stream is not None
+        reply.stream.stop()
+        assert looped[-1] == (False, 1)
+        for bad in ("test audio 4", "test audio 0", "test audio x", "test audio 1 2"):
+            answer = run(services, bad)
+            assert not answer.ok and "give a handset number 1-3" in answer.lines[0], bad
+    finally:
+        base.close()
+
+
+def test_test_audio_of_a_desk_phone_takes_no_argument(services: Services) -> None:
+    answer = run(services, "test audio 2")
+    assert not answer.ok and "takes no argument" in answer.lines[0]
+
+
 def test_test_headset_without_sound_hardware(services: Services) -> None:
     reply = run(services, "test headset")
     assert reply.ok and reply.data == {"detection": "none"}
