@@ -285,6 +285,22 @@ def usb_headset_call(tmp_path: Path, pbx: Kamailio, make_baresip: Any, headset_p
     return phone, far
 
 
+def goes_on_at_the_handset(phone: PhoneProcess, far: Any, outfile: Path,
+                           seconds: float) -> None:
+    """The headset failed: the screen says so, the status shows the call connected on the
+    handset, `seconds` more of it come out of the handset; then the call is hung up."""
+    phone.wait_text("Headset failed", 10)
+    status = phone.status()
+    assert status["audio"]["failed_paths"] == ["headset"]
+    assert status["audio"]["path"] == "handset"
+    assert status["calls"][0]["state"] == "connected"
+    start = wav_bytes(outfile)
+    wait_until(lambda: wav_bytes(outfile) - start > seconds * RATE * 2, 20,
+               what="the call to go on at the handset")
+    phone.hook(False)
+    far.wait_event("CALL_CLOSED", 10)
+
+
 def test_a_headset_that_cannot_be_opened_is_named_and_the_call_stays_on_the_handset(
         tmp_path: Path, pbx: Kamailio, make_baresip) -> None:
     """A headset plugged in whose ALSA devices do not exist (a USB headset whose card never
@@ -293,16 +309,7 @@ def test_a_headset_that_cannot_be_opened_is_named_and_the_call_stays_on_the_hand
     phone, far = usb_headset_call(tmp_path, pbx, make_baresip, "")
     try:
         phone.headset(True)
-        phone.wait_text("Headset failed", 10)
-        status = phone.status()
-        assert status["audio"]["failed_paths"] == ["headset"]
-        assert status["audio"]["path"] == "handset"
-        assert status["calls"][0]["state"] == "connected"
-        start = wav_bytes(outfile)
-        wait_until(lambda: wav_bytes(outfile) - start > 2 * RATE * 2, 20,
-                   what="the call to go on at the handset")
-        phone.hook(False)
-        far.wait_event("CALL_CLOSED", 10)
+        goes_on_at_the_handset(phone, far, outfile, 2)
     finally:
         phone.stop()
     log = (tmp_path / "phone" / "phone.log").read_text()
@@ -330,16 +337,7 @@ def test_a_headset_pulled_out_mid_call_is_named_and_the_call_moves_to_the_handse
                    and head_out.exists() and head_out.stat().st_size > 2 * RATE * 2, 20,
                    what="2 s of the call out of the USB headset")
         os.kill(int(head_pid.read_text()), 9)  # the card is gone
-        phone.wait_text("Headset failed", 10)
-        status = phone.status()
-        assert status["audio"]["failed_paths"] == ["headset"]
-        assert status["audio"]["path"] == "handset"
-        assert status["calls"][0]["state"] == "connected"
-        start = wav_bytes(outfile)
-        wait_until(lambda: wav_bytes(outfile) - start > 2.5 * RATE * 2, 20,
-                   what="the call to go on at the handset")
-        phone.hook(False)
-        far.wait_event("CALL_CLOSED", 10)
+        goes_on_at_the_handset(phone, far, outfile, 2.5)
     finally:
         phone.stop()
     log = (tmp_path / "phone" / "phone.log").read_text()
