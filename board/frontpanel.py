@@ -8,20 +8,19 @@ machine as the controller, and turns what arrives into `on_key` / `on_long_press
 `on_hook` / `on_link_state` callbacks. It keeps the whole LED state and sends it again after
 every handshake, so a controller that restarted shows the right LEDs within one round trip.
 
-Threads: a reader thread only reads bytes and hands them to `dispatch` (the runtime passes the
-controller loop's `call_soon_threadsafe`); everything else - decoding, callbacks, `set_led`,
-the retransmit and heartbeat timers of the injected `Clock` - runs on that loop.
+Threads (`board.serial_line.SerialLine`, shared with the DECT radio's link): a reader thread
+only reads bytes and hands them to `dispatch` (the runtime passes the controller loop's
+`call_soon_threadsafe`); everything else - decoding, callbacks, `set_led`, the retransmit and
+heartbeat timers of the injected `Clock` - runs on that loop.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import random
-import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import serial
 
@@ -29,39 +28,19 @@ from board.keys import is_key
 from board.mcu import frame as F
 from board.mcu.link import Link
 from board.parts import Board, Led, LedPattern, LedState
-from firmware.clock import Clock, Timer
+from board.serial_line import Dispatch, Port, SerialLine, call_now
+from firmware.clock import Clock
 
 log = logging.getLogger(__name__)
 
-Dispatch = Callable[[Callable[[], None]], None]
 HOST_FIRMWARE = (0, 1)
 BAUDRATE = 115200
-READ_WAIT_S = 0.2  # the reader thread's longest wait, so close() is seen even without cancel_read
 PATTERN_CODES = {
     LedPattern.OFF: F.OFF,
     LedPattern.ON: F.ON,
     LedPattern.SLOW_BLINK: F.SLOW_BLINK,
     LedPattern.FAST_BLINK: F.FAST_BLINK,
 }
-
-
-class Port(Protocol):
-    """What the link needs of a pyserial port (any `serial_for_url` result will do)."""
-
-    timeout: float | None
-
-    @property
-    def in_waiting(self) -> int: ...
-
-    def read(self, size: int = 1) -> bytes: ...
-
-    def write(self, data: bytes) -> int | None: ...
-
-    def close(self) -> None: ...
-
-
-def call_now(fn: Callable[[], None]) -> None:
-    fn()
 
 
 class FrontPanelLink:
@@ -77,23 +56,21 @@ class FrontPanelLink:
                  epoch: int | None = None, **link_options: int) -> None:
         self.port = port
         self.clock = clock
-        self.dispatch = dispatch
         self.on_key: Callable[[str], None] | None = None
         self.on_long_press: Callable[[str], None] | None = None
         self.on_key_release: Callable[[str], None] | None = None
         self.on_hook: Callable[[bool], None] | None = None
         self.on_link_state: Callable[[bool, str], None] | None = None
         self.offhook = False
-        self.rx_bytes = 0
-        self.tx_bytes = 0
         self.controller_errors: deque[tuple[int, str]] = deque(maxlen=32)  # latest reports
         self._leds: dict[str, LedState] = {}
-        self._timer: Timer | None = None
-        self._reader: threading.Thread | None = None
-        self._closed = False
         if epoch is None:
             epoch = random.getrandbits(32)
-        self.link = Link(F.ROLE_HOST, epoch, self._write, HOST_FIRMWARE, 0, **link_options)
+        self.line = SerialLine(
+            port, clock, lambda write: Link(F.ROLE_HOST, epoch, write, HOST_FIRMWARE, 0,
+                                            **link_options),
+            dispatch=dispatch, label="front-panel")
+        self.link = self.line.link
         self.link.on_frame = self._on_frame
         self.link.on_handshake = self._on_handshake
         self.link.on_state = self._on_state
@@ -108,21 +85,10 @@ class FrontPanelLink:
 
     def start(self, *, reader: bool = True) -> None:
         """Say HELLO and arm the timers; `reader=False` leaves reading to `poll()`."""
-        self.link.start(self._now_ms())
-        self._rearm()
-        if reader:
-            self._start_reader()
+        self.line.start(reader=reader)
 
     def close(self) -> None:
-        self._closed = True
-        if self._timer is not None:
-            self._timer.cancel()
-        cancel = getattr(self.port, "cancel_read", None)
-        if self._reader is not None and cancel is not None:
-            cancel()
-        if self._reader is not None:
-            self._reader.join(timeout=2 * READ_WAIT_S + 1)
-        self.port.close()
+        self.line.close()
 
     # -- state ----------------------------------------------------------------------------
 
@@ -140,25 +106,26 @@ class FrontPanelLink:
         """The full LED state, as the controller will show it once the link is up."""
         return dict(self._leds)
 
+    @property
+    def rx_bytes(self) -> int:
+        return self.line.rx_bytes
+
+    @property
+    def tx_bytes(self) -> int:
+        return self.line.tx_bytes
+
     def stats(self) -> dict[str, int]:
-        errors = {f"rx_{kind}": n for kind, n in self.link.decoder.errors.items()}
-        return {**self.link.stats, **errors, "rx_bytes": self.rx_bytes,
-                "tx_bytes": self.tx_bytes}
+        return self.line.stats()
 
     # -- input from the line (the loop's thread) ------------------------------------------
 
     def poll(self) -> int:
         """Handle whatever bytes are waiting now, without blocking; returns how many."""
-        data = self.port.read(max(1, self.port.in_waiting))
-        if data:
-            self.feed(data)
-        return len(data)
+        return self.line.poll()
 
     def feed(self, data: bytes) -> None:
         """Bytes from the controller."""
-        self.rx_bytes += len(data)
-        self.link.feed(data, self._now_ms())
-        self._rearm()
+        self.line.feed(data)
 
     # -- output ---------------------------------------------------------------------------
 
@@ -166,8 +133,7 @@ class FrontPanelLink:
         """Show `state` on LED `name`; an update not yet sent for that LED is replaced."""
         self._leds[name] = state
         if self.link.up:
-            self.link.send(F.LED, led_payload(name, state), self._now_ms(), key="led:" + name)
-            self._rearm()
+            self.line.send(F.LED, led_payload(name, state), key="led:" + name)
 
     # -- the link's callbacks -------------------------------------------------------------
 
@@ -201,7 +167,7 @@ class FrontPanelLink:
             log.info("front-panel controller (re)started: %s", self.link.reason)
         self.link.discard_pending()
         entries = [(name, PATTERN_CODES[s.pattern], s.colour) for name, s in self._leds.items()]
-        now = self._now_ms()
+        now = self.line.now_ms()
         for payload in F.pack_led_all(entries):
             self.link.send(F.LED_ALL, payload, now)
 
@@ -209,56 +175,6 @@ class FrontPanelLink:
         log.log(logging.INFO if up else logging.WARNING, "front-panel link %s: %s",
                 "up" if up else "down", reason)
         _safely(self.on_link_state, up, reason)
-
-    # -- plumbing -------------------------------------------------------------------------
-
-    def _write(self, data: bytes) -> None:
-        try:
-            self.port.write(data)
-        except (serial.SerialException, OSError) as exc:
-            log.warning("front-panel UART write failed: %s", exc)
-            return
-        self.tx_bytes += len(data)
-
-    def _now_ms(self) -> int:
-        return round(self.clock.now() * 1000)
-
-    def _rearm(self) -> None:
-        """Keep one clock timer at the link's next deadline (an early one is harmless)."""
-        if self._closed:
-            return
-        due = self.clock.now() + self.link.next_due(self._now_ms()) / 1000
-        if self._timer is not None and self._timer.active and self._timer.due <= due + 1e-6:
-            return
-        if self._timer is not None:
-            self._timer.cancel()
-        self._timer = self.clock.call_later(due - self.clock.now(), self._on_timer)
-
-    def _on_timer(self) -> None:
-        self._timer = None
-        if not self._closed:
-            self.link.poll(self._now_ms())
-            self._rearm()
-
-    def _start_reader(self) -> None:
-        self.port.timeout = READ_WAIT_S
-        self._reader = threading.Thread(target=self._read_forever, name="frontpanel-rx",
-                                        daemon=True)
-        self._reader.start()
-
-    def _read_forever(self) -> None:
-        while not self._closed:
-            try:
-                data = self.port.read(1)
-                waiting = self.port.in_waiting if data else 0
-                if waiting:
-                    data += self.port.read(waiting)
-            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
-                if not self._closed:
-                    log.warning("front-panel UART read failed, reader stops: %s", exc)
-                return
-            if data and not self._closed:
-                self.dispatch(functools.partial(self.feed, data))
 
 
 def led_payload(name: str, state: LedState) -> bytes:

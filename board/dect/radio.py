@@ -26,9 +26,8 @@ from typing import Any
 import serial
 
 from board.dect import messages as M
-from board.dect.line import SerialLine, Write
 from board.dect.link import DectLink
-from board.frontpanel import Dispatch, Port, call_now
+from board.serial_line import Dispatch, Port, SerialLine, Write, call_now
 from firmware.clock import Clock
 
 log = logging.getLogger(__name__)

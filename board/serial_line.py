@@ -1,10 +1,10 @@
 """A `Link` on a pyserial port, its timers on the injected `Clock`: the SBC's end of a UART.
 
-The same plumbing as `board.frontpanel.FrontPanelLink` (which keeps its own copy): a reader
-thread only reads bytes and hands them to `dispatch` (the runtime passes its loop's
-`call_soon_threadsafe`); decoding, the link's callbacks, sending and the retransmit /
-heartbeat / dead-peer timers all run on the thread `dispatch` hands work to. Tests pass a
-`ManualClock` and drive the timers with `advance()`.
+Used by the front-panel controller's link (`board.frontpanel.FrontPanelLink`) and the DECT
+radio module's (`board.dect.radio.DectRadio`). A reader thread only reads bytes and hands them
+to `dispatch` (the runtime passes its loop's `call_soon_threadsafe`); decoding, the link's
+callbacks, sending and the retransmit / heartbeat / dead-peer timers all run on the thread
+`dispatch` hands work to. Tests pass a `ManualClock` and drive the timers with `advance()`.
 """
 
 from __future__ import annotations
@@ -13,17 +13,37 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 import serial
 
-from board.frontpanel import Dispatch, Port, call_now
 from board.mcu.link import Link
 from firmware.clock import Clock, Timer
 
 log = logging.getLogger(__name__)
 
+Dispatch = Callable[[Callable[[], None]], None]
 READ_WAIT_S = 0.2  # the reader thread's longest wait, so close() is seen even without cancel_read
 Write = Callable[[bytes], None]
+
+
+class Port(Protocol):
+    """What the link needs of a pyserial port (any `serial_for_url` result will do)."""
+
+    timeout: float | None
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def write(self, data: bytes) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+def call_now(fn: Callable[[], None]) -> None:
+    fn()
 
 
 class SerialLine:
