@@ -121,6 +121,13 @@ def logged(server: Nginx, count: int) -> list[tuple[str, int]]:
                       else [], LOG_TIMEOUT, what=f"{count} nginx access log lines")
 
 
+def same_requests(got: list[tuple[str, int]], want: list[tuple[str, int]]) -> bool:
+    """The same requests, in any order: nginx writes a request's log line once its answer is
+    out, and on a busy machine the worker of the next request (another connection) can write
+    first."""
+    return sorted(got) == sorted(want)
+
+
 def tamper(path: Path) -> None:
     """Change one byte of the signed body in place, size unchanged, and move the mtime on.
 
@@ -143,7 +150,7 @@ def test_a_phone_gets_its_line_from_nginx(site: Site, phone: ProvisioningClient,
     line = config.lines[0]
     assert (line.user, line.password, line.display_name) == ("2001", "pw-2001", "Anna Berg")
     assert (config.device.language, config.device.tone_country) == ("en", "de")
-    assert logged(nginx, 3) == [(path, 200) for path in FILES]
+    assert same_requests(logged(nginx, 3), [(path, 200) for path in FILES])
 
 
 def test_a_second_run_gets_304s_and_the_same_config(site: Site, phone: ProvisioningClient,
@@ -155,7 +162,8 @@ def test_a_second_run_gets_304s_and_the_same_config(site: Site, phone: Provision
     assert outcome.ok and not outcome.changed, outcome.message
     assert outcome.files == first.files
     assert config == first_config
-    assert logged(nginx, 6)[3:] == [(path, 304) for path in FILES]
+    assert same_requests(logged(nginx, 6), [(path, code) for code in (200, 304)
+                                            for path in FILES])
 
 
 def test_a_tampered_file_is_refused_and_the_last_good_config_kept(
@@ -169,7 +177,8 @@ def test_a_tampered_file_is_refused_and_the_last_good_config_kept(
     assert "model file refused: bad signature" in outcome.message, outcome.message
     assert outcome.files == first.files  # the last-known-good files, still in use
     assert (config.lines[0].user, config.lines[0].password) == ("2001", "pw-2001")
-    assert logged(nginx, 5)[3:] == [("/common.toml", 304), (f"/{MODEL}.toml", 200)]
+    assert same_requests(logged(nginx, 5), [(path, 200) for path in FILES]
+                         + [("/common.toml", 304), (f"/{MODEL}.toml", 200)])
 
 
 def test_a_server_with_a_certificate_from_another_ca_is_refused(
