@@ -142,6 +142,12 @@ def near(freq: int, found: list[int], tolerance: int = 20) -> bool:
     return any(abs(f - freq) <= tolerance for f in found)
 
 
+def like(found: list[int], want: list[int], tolerance: int = 20) -> bool:
+    """The same tones in the same order, each within `tolerance` (see `near`)."""
+    return len(found) == len(want) and all(abs(f - w) <= tolerance
+                                           for f, w in zip(found, want, strict=True))
+
+
 def test_headset_plugged_in_mid_call_moves_both_directions_and_back(
         tmp_path: Path, pbx: Kamailio, make_baresip) -> None:
     """A headset jack switch (Linux input events, here through a FIFO) plugged in during a
@@ -206,11 +212,11 @@ def test_headset_plugged_in_mid_call_moves_both_directions_and_back(
         os.close(writer)
 
     heard, rate = read_wav(far.wait_audio_files(1, 10)[0])
-    assert runs(dominant_by_window(heard, rate)) == [500, 1500, 500], \
+    assert like(runs(dominant_by_window(heard, rate)), [500, 1500, 500]), \
         "baresip did not hear handset, then headset, then handset"
     for path in ("headset", "handset"):  # the handset's file holds its last stretch
         samples, rate = read_wav(files[path])
-        assert 1000 in runs(dominant_by_window(samples, rate), min_run=4), \
+        assert near(1000, runs(dominant_by_window(samples, rate), min_run=4)), \
             f"the far end's tone did not come out of the {path}"
 
 
@@ -343,7 +349,7 @@ def test_a_headset_pulled_out_mid_call_is_named_and_the_call_moves_to_the_handse
     log = (tmp_path / "phone" / "phone.log").read_text()
     assert "headset: cannot write to device 'usb_headset_play'" in log, log[-3000:]
     heard, rate = read_wav(far.wait_audio_files(1, 10)[0])
-    assert runs(dominant_by_window(heard, rate)) == [1500, 500], \
+    assert like(runs(dominant_by_window(heard, rate)), [1500, 500]), \
         "baresip did not hear the headset, then the handset"
     out = np.frombuffer(head_out.read_bytes(), dtype="<i2").astype(np.float64) / 32768
     assert near(1000, runs(dominant_by_window(out, RATE), min_run=3)), \

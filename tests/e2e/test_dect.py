@@ -258,12 +258,14 @@ def test_each_handsets_call_goes_through_its_voice_channels_alsa_devices(
     phones.remove(phone)
     phone.stop()  # the channels' WAV headers are written when their devices close
 
+    # within 15 Hz: the ALSA bridges' drift correction bends a tone by up to 1 % while it
+    # catches up on a busy machine (the tones of the two calls are far further apart)
     for channel, far_tone in ((0, 1000), (1, 700)):
         assert abs(dominant_frequency(tmp_path / f"channel{channel}.out.wav", 0.5)
-                   - far_tone) < 5, f"the far end's tone did not come out of channel {channel}"
+                   - far_tone) < 15, f"the far end's tone did not come out of channel {channel}"
     for caller, tone in ((first, 1500), (second, 500)):
         heard = caller.wait_audio_files(1, 10)[0]
-        assert abs(dominant_frequency(heard, 0.5) - tone) < 5, \
+        assert abs(dominant_frequency(heard, 0.5) - tone) < 15, \
             f"{caller} did not hear its handset's voice channel"
     assert not list((phone.data_dir / "audio").rglob("earpiece-*.wav")), \
         "a handset's call went to the simulator's recording instead of its channel"
