@@ -22,19 +22,16 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import serial
-
 from board.keys import is_key
 from board.mcu import frame as F
 from board.mcu.link import Link
 from board.parts import Board, Led, LedPattern, LedState
-from board.serial_line import Dispatch, Port, SerialLine, call_now
+from board.serial_line import Dispatch, OnSerialLine, Port, SerialLine, call_now
 from firmware.clock import Clock
 
 log = logging.getLogger(__name__)
 
 HOST_FIRMWARE = (0, 1)
-BAUDRATE = 115200
 PATTERN_CODES = {
     LedPattern.OFF: F.OFF,
     LedPattern.ON: F.ON,
@@ -43,7 +40,7 @@ PATTERN_CODES = {
 }
 
 
-class FrontPanelLink:
+class FrontPanelLink(OnSerialLine):
     """The front-panel controller as the SBC sees it.
 
     Set the callbacks, then `start()`. `set_led()` may be called at any time: while the link is
@@ -75,26 +72,7 @@ class FrontPanelLink:
         self.link.on_handshake = self._on_handshake
         self.link.on_state = self._on_state
 
-    @classmethod
-    def open(cls, url: str, clock: Clock, *, baudrate: int = BAUDRATE,
-             **kwargs: Any) -> FrontPanelLink:
-        """Open the UART by pyserial URL (non-blocking) and wrap it."""
-        return cls(serial.serial_for_url(url, baudrate=baudrate, timeout=0), clock, **kwargs)
-
-    # -- life cycle -----------------------------------------------------------------------
-
-    def start(self, *, reader: bool = True) -> None:
-        """Say HELLO and arm the timers; `reader=False` leaves reading to `poll()`."""
-        self.line.start(reader=reader)
-
-    def close(self) -> None:
-        self.line.close()
-
     # -- state ----------------------------------------------------------------------------
-
-    @property
-    def up(self) -> bool:
-        return self.link.up
 
     @property
     def reason(self) -> str:
@@ -105,27 +83,6 @@ class FrontPanelLink:
     def leds(self) -> dict[str, LedState]:
         """The full LED state, as the controller will show it once the link is up."""
         return dict(self._leds)
-
-    @property
-    def rx_bytes(self) -> int:
-        return self.line.rx_bytes
-
-    @property
-    def tx_bytes(self) -> int:
-        return self.line.tx_bytes
-
-    def stats(self) -> dict[str, int]:
-        return self.line.stats()
-
-    # -- input from the line (the loop's thread) ------------------------------------------
-
-    def poll(self) -> int:
-        """Handle whatever bytes are waiting now, without blocking; returns how many."""
-        return self.line.poll()
-
-    def feed(self, data: bytes) -> None:
-        """Bytes from the controller."""
-        self.line.feed(data)
 
     # -- output ---------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol, Self
 
 import serial
 
@@ -23,6 +23,7 @@ from firmware.clock import Clock, Timer
 log = logging.getLogger(__name__)
 
 Dispatch = Callable[[Callable[[], None]], None]
+BAUDRATE = 115200  # the front-panel controller's and the DECT radio's UART
 READ_WAIT_S = 0.2  # the reader thread's longest wait, so close() is seen even without cancel_read
 Write = Callable[[bytes], None]
 
@@ -167,3 +168,47 @@ class SerialLine:
                 return
             if data and not self._closed:
                 self.dispatch(functools.partial(self.feed, data))
+
+
+class OnSerialLine:
+    """A peer the SBC reaches through a `SerialLine` (the front-panel controller, the DECT
+    radio): opening its UART, starting and closing the line, bytes in, counters. Subclasses
+    build `self.line` and `self.link` in their constructor."""
+
+    line: SerialLine
+    link: Link
+
+    @classmethod
+    def open(cls, url: str, clock: Clock, *, baudrate: int = BAUDRATE, **kwargs: Any) -> Self:
+        """Open the UART by pyserial URL (non-blocking) and wrap it."""
+        return cls(serial.serial_for_url(url, baudrate=baudrate, timeout=0), clock, **kwargs)
+
+    def start(self, *, reader: bool = True) -> None:
+        """Say HELLO and arm the timers; `reader=False` leaves reading to `poll()`."""
+        self.line.start(reader=reader)
+
+    def close(self) -> None:
+        self.line.close()
+
+    def poll(self) -> int:
+        """Handle whatever bytes are waiting now, without blocking; returns how many."""
+        return self.line.poll()
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the peer."""
+        self.line.feed(data)
+
+    @property
+    def up(self) -> bool:
+        return self.link.up
+
+    @property
+    def rx_bytes(self) -> int:
+        return self.line.rx_bytes
+
+    @property
+    def tx_bytes(self) -> int:
+        return self.line.tx_bytes
+
+    def stats(self) -> dict[str, int]:
+        return self.line.stats()

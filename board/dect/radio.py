@@ -23,17 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-import serial
-
 from board.dect import messages as M
 from board.dect.link import DectLink
-from board.serial_line import Dispatch, Port, SerialLine, Write, call_now
+from board.serial_line import Dispatch, OnSerialLine, Port, SerialLine, Write, call_now
 from firmware.clock import Clock
 
 log = logging.getLogger(__name__)
 
 BASE_FIRMWARE = (0, 1)
-BAUDRATE = 115200
 DEFAULT_PIN = "0000"
 RESTARTED = "module restarted"
 
@@ -57,7 +54,7 @@ class HandsetState:
     tone: int | None = None
 
 
-class DectRadio:
+class DectRadio(OnSerialLine):
     """The DECT radio module as the base sees it.
 
     Set the callbacks, then `start()`. Commands may be given at any time: display, ring, audio
@@ -103,34 +100,7 @@ class DectRadio:
         self._counts = {"bad_message": 0, "unknown_type": 0}
         self._handlers = self._handler_table()
 
-    @classmethod
-    def open(cls, url: str, clock: Clock, *, baudrate: int = BAUDRATE,
-             **kwargs: Any) -> DectRadio:
-        """Open the UART by pyserial URL (non-blocking) and wrap it."""
-        return cls(serial.serial_for_url(url, baudrate=baudrate, timeout=0), clock, **kwargs)
-
-    # -- life cycle -----------------------------------------------------------------------
-
-    def start(self, *, reader: bool = True) -> None:
-        """Say HELLO and arm the timers; `reader=False` leaves reading to `poll()`."""
-        self.line.start(reader=reader)
-
-    def close(self) -> None:
-        self.line.close()
-
-    def poll(self) -> int:
-        """Handle whatever bytes are waiting now, without blocking; returns how many."""
-        return self.line.poll()
-
-    def feed(self, data: bytes) -> None:
-        """Bytes from the module."""
-        self.line.feed(data)
-
     # -- state ----------------------------------------------------------------------------
-
-    @property
-    def up(self) -> bool:
-        return self.link.up
 
     @property
     def reason(self) -> str:
