@@ -292,6 +292,7 @@ class AlsaBridge:
         self._errors = self._switches = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()  # switch() or stop(): an idle card thread has work
 
     # -- the media clock's side (pjmedia's thread: never blocks on ALSA) ----------------------
     def pull_capture(self, n_bytes: int) -> bytes:
@@ -309,6 +310,7 @@ class AlsaBridge:
         """Move to `path` (None: no device) at the next period boundary."""
         with self._lock:
             self._next = [path]
+        self._wake.set()
 
     def start(self) -> None:
         """Run `step()` on the card thread until `stop()`."""
@@ -319,6 +321,7 @@ class AlsaBridge:
     def stop(self) -> None:
         """Stop the card thread and close the path."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
             self._thread = None
@@ -433,8 +436,12 @@ class AlsaBridge:
     def _run(self) -> None:
         deadline = time.monotonic()
         while not self._stop.is_set():
+            self._wake.clear()
             self.step()
-            if self.pace or self.path is None:
+            if self.path is None:  # no device: nothing to do until switch() names one
+                self._wake.wait()
+                deadline = time.monotonic()
+            elif self.pace:
                 deadline = self._wait_period(deadline)
 
     def _wait_period(self, deadline: float) -> float:
